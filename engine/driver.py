@@ -1,0 +1,161 @@
+"""The driver: bootstrap a job, supervise its workers, wait, and collect the result.
+
+The driver holds no state that Redis does not also hold, so a driver that crashes can
+be started again with the same ``--job`` and picks up where the job is.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import secrets
+import time
+from collections import Counter
+from collections.abc import Sequence
+
+import redis
+
+from engine import connection
+from engine import crashpoints as cp
+from engine.errors import InputError
+from engine.inputs import expand_inputs
+from engine.job import JobInfo, JobSettings, bootstrap, inputs_digest, read_job
+from engine.keys import JobKeys
+from engine.nodes.base import Persistence, RedisNode
+from engine.progress import Progress
+from engine.results import FailedInput, failed_inputs, read_counts, top_words
+from engine.supervisor import WorkerPool
+from engine.tasks import Task
+from engine.tokenize import Tokenizer
+
+log = logging.getLogger("wordcount.driver")
+POLL_S = 0.1
+
+
+@dataclasses.dataclass
+class RunOptions:
+    paths: Sequence[str]
+    workers: int = 2
+    redis_url: str | None = None
+    job_id: str | None = None
+    tokenizer: Tokenizer = dataclasses.field(default_factory=Tokenizer)
+    csv_column: str | None = None
+    max_attempts: int = 5
+    claim_timeout_ms: int = 10_000
+    max_respawns: int | None = None
+    top: int = 10
+    read_all: bool = False
+    persistence: Persistence = dataclasses.field(default_factory=Persistence)
+    progress: bool | None = None
+    worker_env: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class RunResult:
+    job_id: str
+    info: JobInfo
+    top: list[tuple[str, int]]
+    failed: list[FailedInput]
+    counts: Counter[str] | None = None
+
+
+def new_job_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def run(options: RunOptions) -> RunResult:
+    """Run a whole job, on the given Redis or on an embedded one."""
+    tasks = expand_inputs(options.paths, csv_column=options.csv_column)
+    check_csv_columns(tasks)
+    settings = JobSettings(
+        options.tokenizer, options.max_attempts, options.claim_timeout_ms, inputs_digest(tasks)
+    )
+    job_id = options.job_id or new_job_id()
+    node: RedisNode | None = None
+    try:
+        if options.redis_url is None:
+            from engine.nodes.factory import embedded_node
+
+            node = embedded_node(persistence=options.persistence)
+            node.start()
+        url = options.redis_url or node.url  # type: ignore[union-attr]
+        client = connection.connect(url)
+        connection.check(client)
+        return _drive(client, url, JobKeys(job_id), settings, tasks, options, node)
+    finally:
+        if node is not None:
+            node.close()
+
+
+def check_csv_columns(tasks: Sequence[Task]) -> None:
+    """Stop before starting if a CSV input lacks the text column: it could never be counted."""
+    for task in tasks:
+        if task.kind != "csv":
+            continue
+        try:
+            with open(task.path, encoding="utf-8", errors="surrogateescape", newline="") as f:
+                header = next(csv.reader(f), [])
+        except OSError as exc:
+            raise InputError(f"cannot read {task.path}: {exc.strerror or exc}") from exc
+        if header and task.column not in header:
+            raise InputError(
+                f"{task.path} has no column {task.column!r}; its columns are "
+                f"{', '.join(header)}: choose one with --csv-column"
+            )
+
+
+def _drive(
+    client: redis.Redis,
+    url: str,
+    keys: JobKeys,
+    settings: JobSettings,
+    tasks: Sequence[Task],
+    options: RunOptions,
+    node: RedisNode | None,
+) -> RunResult:
+    info = bootstrap(client, keys, settings, tasks)
+    pool = WorkerPool(
+        url, keys.job_id, options.workers, max_respawns=options.max_respawns, env=options.worker_env
+    )
+    progress = Progress(enabled=options.progress)
+    try:
+        if not info.finished:
+            pool.start()
+            info = _wait(client, keys, settings, tasks, pool, progress, node)
+    finally:
+        progress.close()
+        pool.stop()
+    cp.reach(cp.DRIVER_BEFORE_RESULT, job=keys.job_id)
+    return RunResult(
+        job_id=keys.job_id,
+        info=info,
+        top=top_words(client, keys, options.top),
+        failed=failed_inputs(client, keys),
+        counts=read_counts(client, keys) if options.read_all else None,
+    )
+
+
+def _wait(
+    client: redis.Redis,
+    keys: JobKeys,
+    settings: JobSettings,
+    tasks: Sequence[Task],
+    pool: WorkerPool,
+    progress: Progress,
+    node: RedisNode | None,
+) -> JobInfo:
+    """Poll the job until it finishes, keeping workers (and an embedded Redis) alive."""
+    while True:
+        if node is not None and not node.is_running():
+            log.warning("the embedded Redis died; restarting it")
+            node.restart()
+        info = connection.call(client, lambda: read_job(client, keys))
+        if info is None:
+            log.warning("job %s is gone from Redis (data lost); bootstrapping again", keys.job_id)
+            info = bootstrap(client, keys, settings, tasks)
+        if info.finished:
+            return info
+        pool.check()
+        progress.update(info, pool.alive())
+        time.sleep(POLL_S)

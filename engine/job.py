@@ -1,0 +1,193 @@
+"""A job as it lives in Redis: its settings, its state, and bootstrapping its tasks."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import msgpack
+import redis
+import redis.exceptions as rex
+
+from engine import connection, crashpoints
+from engine.errors import ConfigError, JobConflictError, JobNotFoundError
+from engine.functions import Library
+from engine.keys import GROUP, JobKeys
+from engine.tasks import Task
+from engine.tokenize import Tokenizer
+
+BOOTSTRAP_BATCH = 500
+BOOTSTRAP_TRIES = 5
+FINISHED_STATES = ("done", "failed")
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSettings:
+    """What every worker of a job must agree on; stored with the job, read by workers."""
+
+    tokenizer: Tokenizer = dataclasses.field(default_factory=Tokenizer)
+    max_attempts: int = 5
+    claim_timeout_ms: int = 10_000
+    inputs_digest: str = ""
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigError(f"--max-attempts must be at least 1, got {self.max_attempts}")
+        if self.claim_timeout_ms < 1:
+            raise ConfigError(f"--claim-timeout must be positive, got {self.claim_timeout_ms} ms")
+
+    def to_json(self) -> str:
+        """Canonical JSON: equal settings give equal text, which is how conflicts are seen."""
+        data = {
+            "split_on": self.tokenizer.split_on,
+            "lower": self.tokenizer.lower,
+            "max_attempts": self.max_attempts,
+            "claim_timeout_ms": self.claim_timeout_ms,
+            "inputs_digest": self.inputs_digest,
+        }
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> JobSettings:
+        data = json.loads(text)
+        return cls(
+            tokenizer=Tokenizer(data["split_on"], bool(data["lower"])),
+            max_attempts=int(data["max_attempts"]),
+            claim_timeout_ms=int(data["claim_timeout_ms"]),
+            inputs_digest=str(data.get("inputs_digest", "")),
+        )
+
+
+def inputs_digest(tasks: Sequence[Task]) -> str:
+    """A fingerprint of the task list, so resuming a job with other inputs is refused."""
+    text = json.dumps([t.to_fields() for t in tasks], sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+@dataclasses.dataclass(frozen=True)
+class JobInfo:
+    """A snapshot of a job's hash."""
+
+    state: str
+    n_tasks: int
+    tasks_done: int
+    tasks_failed: int
+    bytes_done: int
+    bytes_total: int
+    settings: JobSettings
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+
+def read_job(client: redis.Redis, keys: JobKeys) -> JobInfo | None:
+    """The job's state, or ``None`` if Redis has no such job (yet, or any more)."""
+    raw: dict[bytes, bytes] = client.hgetall(keys.job)  # type: ignore[assignment]
+    if b"settings" not in raw:
+        return None
+
+    def number(name: str) -> int:
+        return int(raw.get(name.encode(), b"0"))
+
+    return JobInfo(
+        state=raw.get(b"state", b"?").decode(),
+        n_tasks=number("n_tasks"),
+        tasks_done=number("tasks_done"),
+        tasks_failed=number("tasks_failed"),
+        bytes_done=number("bytes_done"),
+        bytes_total=number("bytes_total"),
+        settings=JobSettings.from_json(raw[b"settings"]),
+    )
+
+
+def require_job(client: redis.Redis, keys: JobKeys) -> JobInfo:
+    info = connection.call(client, lambda: read_job(client, keys))
+    if info is None:
+        raise JobNotFoundError(
+            f"no job {keys.job_id!r} in Redis at {connection.describe(client)}: "
+            "check --job and --redis-url (`wordcount status` lists the jobs)"
+        )
+    return info
+
+
+def group_figures(client: redis.Redis, keys: JobKeys) -> tuple[int, int | None] | None:
+    """The group's (pending, lag), or ``None`` if the stream or group does not exist."""
+    try:
+        groups: list[dict[str, Any]] = client.xinfo_groups(keys.tasks)
+    except rex.ResponseError:
+        return None
+    for group in groups:
+        if group["name"] in (GROUP, GROUP.encode()):
+            lag = group.get("lag")
+            return int(group["pending"]), None if lag is None else int(lag)
+    return None
+
+
+def bootstrap(
+    client: redis.Redis, keys: JobKeys, settings: JobSettings, tasks: Sequence[Task]
+) -> JobInfo:
+    """Create the job and add its tasks; safe to run again after any crash, adds each once.
+
+    If Redis loses data while this runs (a restart without persistence), the task list
+    comes up short at the end and the whole bootstrap simply runs again.
+    """
+    library = Library(client)
+    for _ in range(BOOTSTRAP_TRIES - 1):
+        try:
+            return _bootstrap_once(client, library, keys, settings, tasks)
+        except rex.ResponseError as exc:
+            if "tasks" not in str(exc) and "no such job" not in str(exc):
+                raise
+    return _bootstrap_once(client, library, keys, settings, tasks)
+
+
+def _bootstrap_once(
+    client: redis.Redis,
+    library: Library,
+    keys: JobKeys,
+    settings: JobSettings,
+    tasks: Sequence[Task],
+) -> JobInfo:
+    total = len(tasks)
+    for start in range(0, max(total, 1), BOOTSTRAP_BATCH):
+        batch = tasks[start : start + BOOTSTRAP_BATCH]
+        packed = msgpack.packb(
+            [[t.index, *_flatten(t.to_fields())] for t in batch], use_bin_type=False
+        )
+        _add(client, library, keys, settings, packed)
+        crashpoints.reach(crashpoints.DRIVER_BOOTSTRAP, added=start + len(batch), total=total)
+    nbytes = sum(t.size for t in tasks)
+    connection.call(
+        client, lambda: library.fcall("wc_mark_ready", [keys.tasks, keys.job], [total, nbytes])
+    )
+    return require_job(client, keys)
+
+
+def _add(
+    client: redis.Redis, library: Library, keys: JobKeys, settings: JobSettings, packed: bytes
+) -> None:
+    try:
+        connection.call(
+            client,
+            lambda: library.fcall(
+                "wc_add_tasks", [keys.tasks, keys.job], [GROUP, settings.to_json(), packed]
+            ),
+        )
+    except rex.ResponseError as exc:
+        if "other settings" in str(exc):
+            raise JobConflictError(
+                f"job {keys.job_id!r} already exists with other settings or inputs: "
+                "choose another --job ID, or delete the old job with `wordcount delete`"
+            ) from exc
+        raise
+
+
+def _flatten(fields: dict[str, str]) -> list[bytes]:
+    out: list[bytes] = []
+    for name, value in fields.items():
+        out += [name.encode(), value.encode("utf-8", "surrogateescape")]
+    return out

@@ -1,0 +1,87 @@
+"""Every Redis key and group name the engine uses, in one place.
+
+All of a job's keys share the hash tag ``{<job>}`` so that in a Redis Cluster they live in
+one slot, which the atomic commit function needs, and so that several jobs (and several
+tests) can share one Redis without touching each other's data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from engine.errors import ConfigError
+
+PREFIX = "wc"
+GROUP = "workers"
+FUNCTION_LIBRARY = "wordcount"
+_JOB_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+
+
+def check_job_id(job_id: str) -> str:
+    """Reject IDs that would break the hash tag or make key names ambiguous."""
+    if not _JOB_ID.match(job_id):
+        raise ConfigError(
+            f"invalid job ID {job_id!r}: use 1-100 letters, digits, '.', '_', ':' or '-'"
+        )
+    return job_id
+
+
+@dataclasses.dataclass(frozen=True)
+class JobKeys:
+    """The key names of one job."""
+
+    job_id: str
+
+    def __post_init__(self) -> None:
+        check_job_id(self.job_id)
+
+    @property
+    def _base(self) -> str:
+        return f"{PREFIX}:{{{self.job_id}}}"
+
+    @property
+    def tasks(self) -> str:
+        """Stream of tasks, read by the consumer group :data:`GROUP`."""
+        return f"{self._base}:tasks"
+
+    @property
+    def counts(self) -> str:
+        """Sorted set: word -> count."""
+        return f"{self._base}:counts"
+
+    @property
+    def job(self) -> str:
+        """Hash: state, settings and progress counters of the job."""
+        return f"{self._base}:job"
+
+    @property
+    def done(self) -> str:
+        """Set of the entry IDs of acknowledged tasks (for checkers and status)."""
+        return f"{self._base}:done"
+
+    @property
+    def dead(self) -> str:
+        """Dead-letter stream: tasks that could not be counted, with the error text."""
+        return f"{self._base}:dead"
+
+    def stage(self, entry_id: str) -> str:
+        """Hash of partial counts staged for one task before its commit."""
+        return f"{self._base}:stage:{entry_id}"
+
+    def all_fixed(self) -> list[str]:
+        """The job's keys other than staging hashes (for deleting a job)."""
+        return [self.tasks, self.counts, self.job, self.done, self.dead]
+
+    @property
+    def stage_pattern(self) -> str:
+        """SCAN pattern matching the job's staging hashes."""
+        return f"{self._base}:stage:*"
+
+
+JOB_KEY_PATTERN = f"{PREFIX}:{{*}}:job"
+
+
+def job_id_from_key(key: str) -> str:
+    """Invert :attr:`JobKeys.job` (used when listing jobs)."""
+    return key[len(PREFIX) + 2 : key.rindex("}")]

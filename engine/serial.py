@@ -1,0 +1,52 @@
+"""The serial reference count: the oracle every test compares the engine against.
+
+It is deliberately naive: it reads each file whole, in one piece, with the standard
+library only (``csv`` rather than pandas, no blocks, no Redis), so that it shares nothing
+with the engine but the tokenizer and the list of files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterable
+
+from engine.errors import InputError
+from engine.tasks import Task
+from engine.tokenize import Tokenizer, decode, encode
+
+
+def count_task(task: Task, tokenizer: Tokenizer) -> Counter[str]:
+    """The words of one task, read whole."""
+    try:
+        with open(task.path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise InputError(f"cannot read {task.path}: {exc.strerror or exc}") from exc
+    if task.kind == "csv":
+        return tokenizer.count(_csv_cells(decode(data), task))
+    end = len(data) if task.end < 0 else task.end
+    return tokenizer.count([decode(data[task.start : end])])
+
+
+def _csv_cells(text: str, task: Task) -> list[str]:
+    rows = csv.DictReader(io.StringIO(text, newline=""))
+    if rows.fieldnames is None:
+        return []
+    if task.column not in rows.fieldnames:
+        raise InputError(f"{task.path}: no column {task.column!r}")
+    return [row[task.column] or "" for row in rows]
+
+
+def count_tasks(tasks: Iterable[Task], tokenizer: Tokenizer) -> Counter[str]:
+    """The words of all tasks together."""
+    total: Counter[str] = Counter()
+    for task in tasks:
+        total.update(count_task(task, tokenizer))
+    return total
+
+
+def ranked(counts: Counter[str] | dict[str, int]) -> list[tuple[str, int]]:
+    """Words by count, highest first; ties by the word's bytes, so every tool agrees."""
+    return sorted(counts.items(), key=lambda item: (-item[1], encode(item[0])))

@@ -1,0 +1,185 @@
+"""A worker's conversation with Redis: every stream and function call it makes.
+
+Keeping these in one class gives the fault suite one place that defines what a worker
+reads and writes, and gives every call the same retry policy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import socket
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import msgpack
+import redis
+import redis.exceptions as rex
+
+from engine import connection
+from engine.functions import Library
+from engine.job import JobInfo, group_figures, read_job
+from engine.keys import GROUP, JobKeys
+from engine.tasks import Task
+
+T = TypeVar("T")
+STAGE_TTL_MS = 24 * 3600 * 1000
+
+
+class GroupMissingError(Exception):
+    """The job's stream or group is gone: Redis lost its data and the job must be rebuilt."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Delivery:
+    """A task handed to this worker, by a read or a claim."""
+
+    entry_id: str
+    task: Task
+    deliveries: int = 1
+    claimed: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class CommitResult:
+    accepted: bool
+    reason: str = ""
+
+
+def consumer_name() -> str:
+    """Unique per process and host, so a restarted worker never inherits a dead one's tasks."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def pack_pairs(pairs: Sequence[tuple[bytes, int]]) -> bytes:
+    """Words and counts as one msgpack array, the form the functions take."""
+    flat: list[bytes | int] = []
+    for word, count in pairs:
+        flat += (word, count)
+    return msgpack.packb(flat, use_bin_type=False)  # type: ignore[no-any-return]
+
+
+class WorkerSession:
+    """Redis operations of one worker (one consumer of the group)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: JobKeys,
+        *,
+        consumer: str | None = None,
+        deadline_s: float = connection.DEFAULT_DEADLINE_S,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.consumer = consumer or consumer_name()
+        self.deadline_s = deadline_s
+        self.library = Library(client)
+
+    def _call(self, operation: Callable[[], T]) -> T:
+        try:
+            return connection.call(self.client, operation, deadline_s=self.deadline_s)
+        except rex.ResponseError as exc:
+            if "NOGROUP" in str(exc) or "no such key" in str(exc):
+                raise GroupMissingError(str(exc)) from exc
+            raise
+
+    def job(self) -> JobInfo | None:
+        return self._call(lambda: read_job(self.client, self.keys))
+
+    def claim_stale(self, min_idle_ms: int) -> Delivery | None:
+        """XAUTOCLAIM one task idle for at least ``min_idle_ms`` (its worker died or stalled)."""
+        cursor = "0-0"
+        while True:  # XAUTOCLAIM looks at a few entries per call: follow its cursor
+            reply: list[Any] = self._call(
+                lambda start=cursor: self.client.xautoclaim(  # type: ignore[misc]
+                    self.keys.tasks, GROUP, self.consumer, min_idle_ms, start, count=1
+                )
+            )
+            entries = [e for e in reply[1] if e and e[1]]
+            if entries:
+                entry_id = _text(entries[0][0])
+                task = Task.from_fields(entries[0][1])
+                return Delivery(entry_id, task, self.deliveries(entry_id), claimed=True)
+            cursor = _text(reply[0])
+            if cursor == "0-0":
+                return None
+
+    def deliveries(self, entry_id: str) -> int:
+        rows: list[dict[str, Any]] = self._call(
+            lambda: self.client.xpending_range(self.keys.tasks, GROUP, entry_id, entry_id, 1)
+        )
+        return int(rows[0]["times_delivered"]) if rows else 0
+
+    def read_new(self, block_ms: int) -> Delivery | None:
+        """XREADGROUP one task never delivered before, waiting up to ``block_ms``."""
+        reply: Any = self._call(
+            lambda: self.client.xreadgroup(
+                GROUP, self.consumer, {self.keys.tasks: ">"}, count=1, block=block_ms
+            )
+        )
+        if not reply:
+            return None
+        entry_id, fields = reply[0][1][0]
+        return Delivery(_text(entry_id), Task.from_fields(fields))
+
+    def renew(self, entry_id: str) -> bool:
+        """Reset the task's idle time; ``False`` if it is no longer ours."""
+        return bool(
+            self._call(
+                lambda: self.library.fcall(
+                    "wc_renew", [self.keys.tasks], [GROUP, self.consumer, entry_id]
+                )
+            )
+        )
+
+    def stage(self, entry_id: str, packed: bytes) -> bool:
+        """Store part of a task's counts; ``False`` if the task is no longer ours."""
+        keys = [self.keys.tasks, self.keys.stage(entry_id)]
+        args = [GROUP, self.consumer, entry_id, packed, STAGE_TTL_MS]
+        return bool(self._call(lambda: self.library.fcall("wc_stage", keys, args)))
+
+    def commit(
+        self, entry_ids: Sequence[str], packed: bytes, nbytes: int, staged: Sequence[int] = ()
+    ) -> CommitResult:
+        """Acknowledge the tasks and add their counts in one atomic, idempotent step.
+
+        ``staged[i]`` is the number of words staged for ``entry_ids[i]``; an empty
+        sequence means nothing was staged.
+        """
+        stage_keys = [self.keys.stage(e) for e in entry_ids] if staged else []
+        keys = [self.keys.tasks, self.keys.counts, self.keys.job, self.keys.done, *stage_keys]
+        args = [
+            GROUP,
+            self.consumer,
+            msgpack.packb(list(entry_ids), use_bin_type=False),
+            packed,
+            nbytes,
+            msgpack.packb(list(staged), use_bin_type=False),
+        ]
+        reply = self._call(lambda: self.library.fcall("wc_commit", keys, args))
+        if int(reply[0]) == 1:
+            return CommitResult(True)
+        return CommitResult(False, _text(reply[1]))
+
+    def dead_letter(self, delivery: Delivery, error: str) -> bool:
+        """Give up on a task: move it to the dead-letter stream with the error."""
+        keys = [self.keys.tasks, self.keys.dead, self.keys.job]
+        task = delivery.task
+        args = [GROUP, self.consumer, delivery.entry_id, task.index, task.describe(), error]
+        return bool(self._call(lambda: self.library.fcall("wc_dead_letter", keys, args)))
+
+    def finished(self) -> bool:
+        """The job is over: ready, nothing pending, nothing undelivered (or marked finished)."""
+        info = self.job()
+        if info is None:
+            return False
+        if info.finished:
+            return True
+        figures = self._call(lambda: group_figures(self.client, self.keys))
+        return info.state == "ready" and figures == (0, 0)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,89 @@
+"""Local worker processes: starting them, replacing the ones that die, stopping them.
+
+Workers are separate Python processes running ``wordcount worker``, exactly what a user
+runs on another host, so the local case exercises the same code as the distributed one.
+The Redis URL travels in the environment, not the command line, to keep a password out
+of ``ps``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+
+from engine.errors import WordCountError
+
+URL_ENV = "WORDCOUNT_REDIS_URL"
+
+
+class WorkersExhaustedError(WordCountError):
+    """Workers kept dying and the respawn budget ran out."""
+
+
+class WorkerPool:
+    """N worker processes for one job, kept at N while the job runs."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        job_id: str,
+        workers: int,
+        *,
+        max_respawns: int | None = None,
+        env: Mapping[str, str] | None = None,
+        extra_args: list[str] | None = None,
+    ) -> None:
+        self.redis_url = redis_url
+        self.job_id = job_id
+        self.size = workers
+        self.max_respawns = 3 * workers + 2 if max_respawns is None else max_respawns
+        self.respawns = 0
+        self.env = dict(env or {})
+        self.extra_args = list(extra_args or [])
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.exit_codes: list[int] = []
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        env = {**os.environ, **self.env, URL_ENV: self.redis_url}
+        cmd = [sys.executable, "-m", "engine", "worker", "--job", self.job_id, *self.extra_args]
+        return subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
+
+    def start(self) -> None:
+        self.procs = [self._spawn() for _ in range(self.size)]
+
+    def check(self) -> None:
+        """Replace workers that died (non-zero exit) while the job is still running."""
+        for i, proc in enumerate(self.procs):
+            code = proc.poll()
+            if code is None or code == 0:
+                continue
+            self.exit_codes.append(code)
+            if self.respawns >= self.max_respawns:
+                raise WorkersExhaustedError(
+                    f"workers died {self.respawns + 1} times (last exit status {code}); "
+                    "their messages above say why. Raise --max-respawns to keep trying"
+                )
+            self.respawns += 1
+            self.procs[i] = self._spawn()
+
+    def alive(self) -> int:
+        return sum(1 for proc in self.procs if proc.poll() is None)
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Wait briefly for workers to finish on their own, then terminate, then kill."""
+        deadline = time.monotonic() + grace_s
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -140,7 +140,8 @@ def _tokenizer(args: argparse.Namespace) -> Tokenizer:
 
 
 def _print_result(top: list[tuple[str, int]], output: str | None, counts: object) -> None:
-    print(format_top(top))
+    if top:
+        print(format_top(top))
     if output:
         write_counts(output, counts)  # type: ignore[arg-type]
         print(f"all counts written to {output}", file=sys.stderr)

@@ -40,7 +40,9 @@ def top_words(client: redis.Redis, keys: JobKeys, k: int) -> list[tuple[str, int
     def fetch() -> list[tuple[str, int]]:
         kth = client.zrevrange(keys.counts, k - 1, k - 1, withscores=True)
         low = kth[0][1] if kth else "-inf"
-        rows = client.zrangebyscore(keys.counts, low, "+inf", withscores=True)
+        rows: list[tuple[bytes, float]] = client.zrangebyscore(
+            keys.counts, low, "+inf", withscores=True
+        )  # type: ignore[assignment]
         return [(decode(word), int(score)) for word, score in rows]
 
     return ranked(dict(connection.call(client, fetch)))[:k]
@@ -55,7 +57,7 @@ class FailedInput:
 
 
 def failed_inputs(client: redis.Redis, keys: JobKeys) -> list[FailedInput]:
-    rows: list[Any] = connection.call(client, lambda: client.xrange(keys.dead))
+    rows: list[Any] = connection.call(client, lambda: list(client.xrange(keys.dead) or []))
     failed = []
     for _, fields in rows:
         failed.append(FailedInput(decode(fields[b"path"]), decode(fields[b"error"])))

@@ -112,8 +112,11 @@ class WorkerSession:
         )
         return int(rows[0]["times_delivered"]) if rows else 0
 
-    def read_new(self, block_ms: int) -> Delivery | None:
-        """XREADGROUP one task never delivered before, waiting up to ``block_ms``."""
+    def read_new(self, block_ms: int | None) -> Delivery | None:
+        """XREADGROUP one task never delivered before, waiting up to ``block_ms``.
+
+        ``None`` does not wait at all (redis-py reads ``block=0`` as "wait forever").
+        """
         reply: Any = self._call(
             lambda: self.client.xreadgroup(
                 GROUP, self.consumer, {self.keys.tasks: ">"}, count=1, block=block_ms
@@ -141,14 +144,14 @@ class WorkerSession:
         return bool(self._call(lambda: self.library.fcall("wc_stage", keys, args)))
 
     def commit(
-        self, entry_ids: Sequence[str], packed: bytes, nbytes: int, staged: Sequence[int] = ()
+        self, entry_ids: Sequence[str], packed: bytes, nbytes: int, staged: int = 0
     ) -> CommitResult:
         """Acknowledge the tasks and add their counts in one atomic, idempotent step.
 
-        ``staged[i]`` is the number of words staged for ``entry_ids[i]``; an empty
-        sequence means nothing was staged.
+        ``staged`` is the number of words staged under the first entry's staging hash
+        (0: nothing staged); they are merged in the same step.
         """
-        stage_keys = [self.keys.stage(e) for e in entry_ids] if staged else []
+        stage_keys = [self.keys.stage(entry_ids[0])] if staged else []
         keys = [self.keys.tasks, self.keys.counts, self.keys.job, self.keys.done, *stage_keys]
         args = [
             GROUP,
@@ -156,7 +159,7 @@ class WorkerSession:
             msgpack.packb(list(entry_ids), use_bin_type=False),
             packed,
             nbytes,
-            msgpack.packb(list(staged), use_bin_type=False),
+            msgpack.packb([staged] if staged else [], use_bin_type=False),
         ]
         reply = self._call(lambda: self.library.fcall("wc_commit", keys, args))
         if int(reply[0]) == 1:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from engine.errors import InputError
 from engine.tasks import InputKind, Task
-from engine.tokenize import SAFE_CUT_BYTES, decode
+from engine.tokenize import SAFE_CUT_BYTES, decode, encode
 
 BLOCK_BYTES = 8 << 20
 CSV_CHUNK_ROWS = 50_000
@@ -65,18 +65,27 @@ def _task_for(index: int, path: str, csv_column: str | None) -> Task:
     return Task(index, path, kind, column, size=size)
 
 
-def iter_texts(task: Task, block_bytes: int = BLOCK_BYTES) -> Iterator[str]:
-    """The text of a task in pieces that each end at a word boundary."""
+def iter_blocks(task: Task, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
+    """The bytes of a task in blocks that each end at a word boundary.
+
+    A CSV task yields the text of its column, cells separated by line breaks, encoded
+    back to the input's bytes.
+    """
     try:
         if task.kind == "csv":
-            yield from _iter_csv(task.path, task.column)
+            yield from (encode(text) for text in _iter_csv(task.path, task.column))
         else:
             yield from _iter_text(task.path, task.start, task.end, block_bytes)
     except OSError as exc:
         raise InputError(f"cannot read {task.path}: {exc.strerror or exc}") from exc
 
 
-def _iter_text(path: str, start: int, end: int, block_bytes: int) -> Iterator[str]:
+def iter_texts(task: Task, block_bytes: int = BLOCK_BYTES) -> Iterator[str]:
+    """The text of a task in pieces that each end at a word boundary."""
+    return (decode(block) for block in iter_blocks(task, block_bytes))
+
+
+def _iter_text(path: str, start: int, end: int, block_bytes: int) -> Iterator[bytes]:
     with open(path, "rb") as handle:
         handle.seek(start)
         remaining = -1 if end < 0 else end - start
@@ -92,10 +101,10 @@ def _iter_text(path: str, start: int, end: int, block_bytes: int) -> Iterator[st
             if cut < 0:
                 carry += block
                 continue
-            yield decode(carry + block[: cut + 1])
+            yield carry + block[: cut + 1]
             carry = block[cut + 1 :]
         if carry:
-            yield decode(carry)
+            yield carry
 
 
 def _last_cut(block: bytes) -> int:
@@ -109,16 +118,16 @@ def _iter_csv(path: str, column: str) -> Iterator[str]:
         reader = pd.read_csv(
             path,
             usecols=[column],
-            dtype=str,
+            dtype=object,  # not str: pandas 3 stores str in Arrow, which refuses surrogates
             na_filter=False,
             chunksize=CSV_CHUNK_ROWS,
             encoding="utf-8",
             encoding_errors="surrogateescape",
         )
+    except pd.errors.EmptyDataError:  # a ValueError too: must come first
+        return
     except ValueError as exc:
         raise InputError(f"{path}: no column {column!r} ({exc})") from exc
-    except pd.errors.EmptyDataError:
-        return
     with reader:
         for chunk in reader:
             yield "\n".join(chunk[column].tolist())

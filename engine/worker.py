@@ -16,13 +16,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections import Counter
 
 import redis
 
 from engine import crashpoints as cp
+from engine.count import Tally
 from engine.errors import InputError, JobNotFoundError
-from engine.inputs import iter_texts
+from engine.inputs import iter_blocks
 from engine.job import JobSettings
 from engine.keys import JobKeys
 from engine.session import (
@@ -32,7 +32,6 @@ from engine.session import (
     WorkerSession,
     pack_pairs,
 )
-from engine.tokenize import encode
 
 log = logging.getLogger("wordcount.worker")
 MAX_PAIRS_PER_CALL = 50_000
@@ -52,8 +51,8 @@ class BatchLimits:
 class Batch:
     """Tasks counted but not yet committed, and their merged counts."""
 
+    tally: Tally
     deliveries: list[Delivery] = dataclasses.field(default_factory=list)
-    counts: Counter[str] = dataclasses.field(default_factory=Counter)
     nbytes: int = 0
     started: float = dataclasses.field(default_factory=time.monotonic)
 
@@ -122,9 +121,9 @@ class Worker:
 
     def _gather(self) -> Batch | None:
         """Count tasks into a batch: wait for the first, then take only what is ready."""
-        batch = Batch()
+        batch = Batch(Tally(self.settings.tokenizer))
         limits = self.limits
-        wait_ms: int | None = max(10, min(500, self.settings.claim_timeout_ms // 2))
+        wait_ms: int | None = max(10, min(200, self.settings.claim_timeout_ms // 2))
         while (
             len(batch.deliveries) < limits.max_tasks
             and batch.nbytes < limits.max_bytes
@@ -167,13 +166,12 @@ class Worker:
 
     def _count_into(self, batch: Batch, delivery: Delivery) -> None:
         """Count one task into the batch, renewing the batch's claims on a long input."""
-        tokenizer = self.settings.tokenizer
-        counts: Counter[str] = Counter()
+        tally = Tally(self.settings.tokenizer)
         renew_every = self.settings.claim_timeout_ms / 3000
         last_renew = time.monotonic()
         try:
-            for text in iter_texts(delivery.task):
-                tokenizer.count([text], into=counts)
+            for block in iter_blocks(delivery.task):
+                tally.add(block)
                 if time.monotonic() - last_renew > renew_every:
                     if not self._renew([*batch.deliveries, delivery]):
                         return  # this task was stolen while we counted: the thief has it
@@ -182,7 +180,7 @@ class Worker:
             self._dead_letter(delivery, str(exc))
             return
         cp.reach(cp.WORKER_AFTER_COUNT, **self._context(delivery))
-        batch.counts.update(counts)
+        batch.tally.merge(tally)
         batch.deliveries.append(delivery)
         batch.nbytes += delivery.task.size
 
@@ -212,7 +210,7 @@ class Worker:
         so count and commit them one by one (rare: it takes a worker stalled for a whole
         claim timeout)."""
         for delivery in batch.deliveries:
-            single = Batch()
+            single = Batch(Tally(self.settings.tokenizer))
             self._count_into(single, delivery)
             if single.deliveries:
                 self._commit_batch(single)
@@ -223,7 +221,7 @@ class Worker:
         A staging hash can lose writes if Redis rolls back to a snapshot; the commit sees
         that (``stage-incomplete``) and the worker stages again.
         """
-        pairs = [(encode(word), n) for word, n in batch.counts.items()]
+        pairs = batch.tally.items()
         first = batch.deliveries[0].entry_id
         result = CommitResult(False, "not-tried")
         for _ in range(3):

@@ -14,6 +14,8 @@ from types import TracebackType
 from typing import Literal
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from engine.errors import ConfigError
 
@@ -82,7 +84,12 @@ class RedisNode(abc.ABC):
         return f"redis://:{self.password}@{self.host}:{self.port}/0"
 
     def client(self, **kwargs: object) -> redis.Redis:
-        """A plain client for this node (no retries): for tests and the fault controller."""
+        """A plain client for this node (no retries): for tests and the fault controller.
+
+        redis-py retries failed commands by default, which would hide a killed or paused
+        server behind seconds of backoff; pass ``retry=`` to get that back.
+        """
+        kwargs.setdefault("retry", Retry(NoBackoff(), 0))
         return redis.Redis(
             host=self.host,
             port=self.port,

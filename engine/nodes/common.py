@@ -1,0 +1,176 @@
+"""What the process and container nodes share: ports, server arguments, readiness, wiping.
+
+Both kinds run the same ``redis-server`` command line, so a fault test sees the same
+persistence behaviour whichever backend it gets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import stat
+import sys
+import time
+from collections.abc import Callable, Collection
+from pathlib import Path
+
+import redis
+
+from engine.errors import NodeError
+from engine.nodes.base import Persistence
+
+READY_TIMEOUT_S = 10.0
+"""How long a start may take before it is reported as failed."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now; the kernel picks it, so parallel tests differ."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def new_password() -> str:
+    """A password even a client on another loopback user cannot guess."""
+    return secrets.token_urlsafe(18)
+
+
+def server_args(
+    *, port: int, bind: str, password: str, data_dir: str, persistence: Persistence
+) -> list[str]:
+    """The ``redis-server`` arguments both node kinds use (no config file needed).
+
+    The log goes to stdout (``--logfile ""``) so early errors such as a bad argument and
+    the normal log end up in one place: a file for processes, ``docker logs`` for
+    containers. Writes go on when a BGSAVE fails, because a failing snapshot (full disk,
+    a fork refused) must not turn into a write outage the fault tests did not ask for.
+    """
+    return [
+        "--port", str(port),
+        "--bind", bind,
+        "--requirepass", password,
+        "--dir", data_dir,
+        "--dbfilename", "dump.rdb",
+        "--appendfilename", "appendonly.aof",
+        *persistence.server_args(),
+        "--aof-load-truncated", "yes",
+        "--stop-writes-on-bgsave-error", "no",
+        "--daemonize", "no",
+        "--supervised", "no",
+        "--protected-mode", "no",
+        "--logfile", "",
+        "--always-show-logo", "no",
+    ]  # fmt: skip
+
+
+def shutdown(client: redis.Redis, persistence: Persistence) -> None:
+    """Ask the server to exit, saving what the persistence mode promises to keep.
+
+    With ``--save ""`` a plain SHUTDOWN writes no RDB, so snapshot mode asks for SAVE
+    explicitly; AOF modes fsync the log on any SHUTDOWN; ``none`` skips the disk.
+    """
+    save = persistence.mode == "snapshot"
+    nosave = persistence.mode == "none"
+    with contextlib.suppress(redis.RedisError, OSError):
+        client.shutdown(save=save, nosave=nosave)
+
+
+def wait_ready(
+    client: redis.Redis,
+    *,
+    alive: Callable[[], bool],
+    describe: Callable[[], str],
+    timeout_s: float = READY_TIMEOUT_S,
+) -> None:
+    """Return once the server answers PING with its data loaded.
+
+    A server still loading its RDB or AOF answers ``-LOADING``, which redis-py raises as
+    :class:`redis.BusyLoadingError` (a ConnectionError): that keeps the wait going, so
+    callers never see a half-loaded dataset.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if not alive():
+            raise NodeError(f"Redis exited during start-up. {describe()}")
+        try:
+            client.ping()
+            return
+        except redis.AuthenticationError as exc:
+            raise NodeError(
+                f"a server answered but refused the password ({exc}): another Redis "
+                f"probably holds the port; pick another one. {describe()}"
+            ) from exc
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise NodeError(
+                f"Redis did not answer PING within {timeout_s:.0f} s. {describe()}"
+            )
+        time.sleep(0.02)
+
+
+def tail(text: str, lines: int = 15) -> str:
+    """The end of a log, indented, for an error message."""
+    kept = text.strip().splitlines()[-lines:]
+    return "\n".join("    " + line for line in kept) if kept else "    (empty log)"
+
+
+def clear_dir(path: Path, *, keep: Collection[str] = ()) -> None:
+    """Delete everything inside ``path`` except the names in ``keep``."""
+    if not path.exists():
+        path.mkdir(parents=True)
+        return
+    for child in path.iterdir():
+        if child.name in keep:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            remove_tree(child)
+        else:
+            _unlink(child)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a directory tree even where a container left read-only files or folders.
+
+    A root-owned file in a folder we own can still be unlinked; what stops ``rmtree`` is a
+    folder without write or search permission, so those get chmod-ed and retried.
+    """
+
+    def make_writable(
+        func: Callable[..., object], name: str, exc: BaseException
+    ) -> None:
+        if isinstance(exc, FileNotFoundError):
+            return
+        parent = os.path.dirname(name)
+        try:
+            os.chmod(parent, os.stat(parent).st_mode | stat.S_IRWXU)
+            if os.path.isdir(name) and not os.path.islink(name):
+                os.chmod(name, os.stat(name).st_mode | stat.S_IRWXU)
+            func(name)
+        except OSError as again:
+            raise NodeError(
+                f"cannot remove {name} ({again}): a container probably wrote it as another "
+                f"user; delete it with sudo rm -rf {path}"
+            ) from again
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=make_writable)
+    else:
+        shutil.rmtree(path, onerror=lambda func, name, info: make_writable(func, name, info[1]))
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except PermissionError:
+        os.chmod(path.parent, os.stat(path.parent).st_mode | stat.S_IRWXU)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise NodeError(
+                f"cannot delete {path} ({exc}): delete it with sudo rm -f {path}"
+            ) from exc

@@ -48,6 +48,14 @@ def _redis_option(parser: argparse.ArgumentParser, required_help: str) -> None:
     )
 
 
+def _engine_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        metavar="MODULE:FACTORY",
+        help="the worker implementation (default: $WORDCOUNT_ENGINE or this project's)",
+    )
+
+
 def _positive_ms(text: str) -> int:
     """Accept 500, 500ms, 2s, 1.5s."""
     value = text.strip().lower()
@@ -111,6 +119,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="embedded Redis persistence: none, snapshot[:MS], aof-everysec, aof-always",
     )
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _engine_option(run)
     run.set_defaults(func=cmd_run)
 
 
@@ -132,6 +141,7 @@ def _add_worker(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         metavar="SECONDS",
         help="how long to wait for the job to appear (default 30)",
     )
+    _engine_option(worker)
     worker.set_defaults(func=cmd_worker)
 
 
@@ -166,6 +176,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         read_all=bool(args.output),
         persistence=Persistence.parse(args.persistence),
         progress=False if args.no_progress else None,
+        engine=args.engine,
     )
     result = run(options)
     info = result.info
@@ -182,15 +193,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from engine.worker import Worker
+    from engine.plugins import load_engine
 
     url = _require_url(args)
+    engine = load_engine(args.engine)
     crashpoints.install_from_env()
     client = connection.connect(url)
     connection.check(client, deadline_s=args.redis_timeout)
-    stats = Worker(
+    worker = engine.worker(
         client, args.job, deadline_s=args.redis_timeout, wait_for_job_s=args.wait_for_job
-    ).run()
+    )
+    stats = worker.run()
     logging.getLogger("wordcount.worker").info("worker finished: %s", stats)
     return 0
 

@@ -20,9 +20,10 @@ from engine import connection
 from engine import crashpoints as cp
 from engine.errors import InputError
 from engine.inputs import expand_inputs
-from engine.job import JobInfo, JobSettings, bootstrap, inputs_digest, read_job
+from engine.job import JobInfo, JobSettings, inputs_digest, read_job
 from engine.keys import JobKeys
 from engine.nodes.base import Persistence, RedisNode
+from engine.plugins import Engine, engine_spec, load_engine
 from engine.progress import Progress
 from engine.results import FailedInput, failed_inputs, read_counts, top_words
 from engine.supervisor import WorkerPool
@@ -49,6 +50,7 @@ class RunOptions:
     persistence: Persistence = dataclasses.field(default_factory=Persistence)
     progress: bool | None = None
     worker_env: dict[str, str] = dataclasses.field(default_factory=dict)
+    engine: str | None = None
 
 
 @dataclasses.dataclass
@@ -66,6 +68,7 @@ def new_job_id() -> str:
 
 def run(options: RunOptions) -> RunResult:
     """Run a whole job, on the given Redis or on an embedded one."""
+    engine = load_engine(options.engine)
     tasks = expand_inputs(options.paths, csv_column=options.csv_column)
     check_csv_columns(tasks)
     settings = JobSettings(
@@ -82,7 +85,7 @@ def run(options: RunOptions) -> RunResult:
         url = options.redis_url or node.url  # type: ignore[union-attr]
         client = connection.connect(url)
         connection.check(client)
-        return _drive(client, url, JobKeys(job_id), settings, tasks, options, node)
+        return _drive(client, url, JobKeys(job_id), settings, tasks, options, node, engine)
     finally:
         if node is not None:
             node.close()
@@ -113,16 +116,22 @@ def _drive(
     tasks: Sequence[Task],
     options: RunOptions,
     node: RedisNode | None,
+    engine: Engine,
 ) -> RunResult:
-    info = bootstrap(client, keys, settings, tasks)
+    info = engine.bootstrap(client, keys, settings, tasks)
     pool = WorkerPool(
-        url, keys.job_id, options.workers, max_respawns=options.max_respawns, env=options.worker_env
+        url,
+        keys.job_id,
+        options.workers,
+        max_respawns=options.max_respawns,
+        env=options.worker_env,
+        extra_args=["--engine", engine_spec(options.engine)],
     )
     progress = Progress(enabled=options.progress)
     try:
         if not info.finished:
             pool.start()
-            info = _wait(client, keys, settings, tasks, pool, progress, node)
+            info = _wait(client, keys, settings, tasks, pool, progress, node, engine)
     finally:
         progress.close()
         pool.stop()
@@ -144,6 +153,7 @@ def _wait(
     pool: WorkerPool,
     progress: Progress,
     node: RedisNode | None,
+    engine: Engine,
 ) -> JobInfo:
     """Poll the job until it finishes, keeping workers (and an embedded Redis) alive."""
     while True:
@@ -153,7 +163,7 @@ def _wait(
         info = connection.call(client, lambda: read_job(client, keys))
         if info is None:
             log.warning("job %s is gone from Redis (data lost); bootstrapping again", keys.job_id)
-            info = bootstrap(client, keys, settings, tasks)
+            info = engine.bootstrap(client, keys, settings, tasks)
         if info.finished:
             return info
         pool.check()

@@ -6,7 +6,6 @@ persistence behaviour whichever backend it gets.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
@@ -67,16 +66,21 @@ def server_args(
     ]  # fmt: skip
 
 
-def shutdown(client: redis.Redis, persistence: Persistence) -> None:
+def shutdown(client: redis.Redis, persistence: Persistence) -> bool:
     """Ask the server to exit, saving what the persistence mode promises to keep.
 
     With ``--save ""`` a plain SHUTDOWN writes no RDB, so snapshot mode asks for SAVE
     explicitly; AOF modes fsync the log on any SHUTDOWN; ``none`` skips the disk.
+    Returns False when the server refused or did not answer, so the caller can go
+    straight to a signal instead of waiting for an exit that will not come.
     """
     save = persistence.mode == "snapshot"
     nosave = persistence.mode == "none"
-    with contextlib.suppress(redis.RedisError, OSError):
+    try:
         client.shutdown(save=save, nosave=nosave)
+    except (redis.RedisError, OSError):
+        return False
+    return True
 
 
 def wait_ready(
@@ -107,9 +111,7 @@ def wait_ready(
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             pass
         if time.monotonic() > deadline:
-            raise NodeError(
-                f"Redis did not answer PING within {timeout_s:.0f} s. {describe()}"
-            )
+            raise NodeError(f"Redis did not answer PING within {timeout_s:.0f} s. {describe()}")
         time.sleep(0.02)
 
 
@@ -140,9 +142,7 @@ def remove_tree(path: Path) -> None:
     folder without write or search permission, so those get chmod-ed and retried.
     """
 
-    def make_writable(
-        func: Callable[..., object], name: str, exc: BaseException
-    ) -> None:
+    def make_writable(func: Callable[..., object], name: str, exc: BaseException) -> None:
         if isinstance(exc, FileNotFoundError):
             return
         parent = os.path.dirname(name)

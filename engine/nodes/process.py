@@ -24,8 +24,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TypeVar
 
-import redis
-
 from engine.errors import NodeError
 from engine.nodes.base import Persistence, RedisNode
 from engine.nodes.common import (
@@ -70,8 +68,7 @@ def require_redis_server(binary: str | None = None) -> str:
     found = find_redis_server()
     if found is None:
         raise NodeError(
-            "redis-server not found: install it (apt-get install redis-server) "
-            "or pass --redis-url"
+            "redis-server not found: install it (apt-get install redis-server) or pass --redis-url"
         )
     return found
 
@@ -307,9 +304,9 @@ def _libc() -> ctypes.CDLL | None:
         return None
 
 
-_spawn_queue: queue.SimpleQueue[
-    tuple[Callable[[], object], concurrent.futures.Future[object]]
-] = queue.SimpleQueue()
+_spawn_queue: queue.SimpleQueue[tuple[Callable[[], object], concurrent.futures.Future[object]]] = (
+    queue.SimpleQueue()
+)
 _spawner_lock = threading.Lock()
 _spawner: threading.Thread | None = None
 

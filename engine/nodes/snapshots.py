@@ -37,9 +37,9 @@ class SnapshotTicker:
 
     def start(self) -> None:
         """Start ticking (idempotent)."""
-        if self._thread is not None and self._thread.is_alive() and self._stop is not None:
-            if not self._stop.is_set():
-                return
+        running = self._thread is not None and self._thread.is_alive()
+        if running and self._stop is not None and not self._stop.is_set():
+            return
         # A fresh event per run: a thread still finishing a tick after stop() keeps the
         # old, set event and exits, whatever the new run does.
         self._stop = threading.Event()

@@ -93,7 +93,13 @@ def load_engine(spec: str | None = None) -> Engine:
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ConfigError(f"--engine {spec!r}: {module_name} has no callable {attr!r}")
-    engine = factory()
+    try:
+        engine = factory()
+    except TypeError as exc:
+        raise ConfigError(
+            f"--engine {spec!r}: calling {attr}() with no arguments failed ({exc}); "
+            "name a factory that takes none"
+        ) from exc
     missing = [
         name for name in ("bootstrap", "worker") if not callable(getattr(engine, name, None))
     ]

@@ -162,6 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    crashpoints.install_from_env()
     options = RunOptions(
         paths=args.paths,
         workers=args.workers,

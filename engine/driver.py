@@ -167,5 +167,9 @@ def _wait(
         if info.finished:
             return info
         pool.check()
+        if pool.alive() == 0:
+            info = connection.call(client, lambda: read_job(client, keys)) or info
+            if not info.finished:
+                pool.replace_exited()
         progress.update(info, pool.alive())
         time.sleep(POLL_S)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,8 @@ from engine.tasks import Task
 from engine.tokenize import Tokenizer
 
 BOOTSTRAP_BATCH = 500
+BOOTSTRAP_BATCH_ENV = "WORDCOUNT_BOOTSTRAP_BATCH"
+"""Overrides :data:`BOOTSTRAP_BATCH`, so fault scenarios can crash between small batches."""
 BOOTSTRAP_TRIES = 5
 FINISHED_STATES = ("done", "failed")
 
@@ -153,8 +156,9 @@ def _bootstrap_once(
     tasks: Sequence[Task],
 ) -> JobInfo:
     total = len(tasks)
-    for start in range(0, max(total, 1), BOOTSTRAP_BATCH):
-        batch = tasks[start : start + BOOTSTRAP_BATCH]
+    size = bootstrap_batch()
+    for start in range(0, max(total, 1), size):
+        batch = tasks[start : start + size]
         packed = msgpack.packb(
             [[t.index, *_flatten(t.to_fields())] for t in batch], use_bin_type=False
         )
@@ -165,6 +169,16 @@ def _bootstrap_once(
         client, lambda: library.fcall("wc_mark_ready", [keys.tasks, keys.job], [total, nbytes])
     )
     return require_job(client, keys)
+
+
+def bootstrap_batch() -> int:
+    """Tasks added per call: :data:`BOOTSTRAP_BATCH`, or ``$WORDCOUNT_BOOTSTRAP_BATCH``."""
+    text = os.environ.get(BOOTSTRAP_BATCH_ENV, "").strip()
+    if not text:
+        return BOOTSTRAP_BATCH
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"${BOOTSTRAP_BATCH_ENV} = {text!r}: use a positive whole number")
+    return int(text)
 
 
 def _add(

@@ -70,6 +70,25 @@ class WorkerPool:
             self.respawns += 1
             self.procs[i] = self._spawn()
 
+    def replace_exited(self) -> None:
+        """Start workers again in the places of ones that exited cleanly.
+
+        The driver calls this when no worker is left but the job is not finished: Redis
+        lost the job after they saw it finished, or a worker implementation gave up early.
+        Each counts against the respawn budget, so a worker that keeps quitting cannot
+        loop for ever.
+        """
+        for i, proc in enumerate(self.procs):
+            if proc.poll() is None:
+                continue
+            if self.respawns >= self.max_respawns:
+                raise WorkersExhaustedError(
+                    "every worker exited while the job was unfinished, "
+                    f"{self.respawns} times; raise --max-respawns to keep trying"
+                )
+            self.respawns += 1
+            self.procs[i] = self._spawn()
+
     def alive(self) -> int:
         return sum(1 for proc in self.procs if proc.poll() is None)
 

@@ -6,6 +6,8 @@ persistence behaviour whichever backend it gets.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import secrets
 import shutil
@@ -19,7 +21,7 @@ from pathlib import Path
 import redis
 
 from engine.errors import NodeError
-from engine.nodes.base import Persistence
+from engine.nodes.base import Persistence, RedisNode
 
 READY_TIMEOUT_S = 10.0
 """How long a start may take before it is reported as failed."""
@@ -174,3 +176,24 @@ def _unlink(path: Path) -> None:
             raise NodeError(
                 f"cannot delete {path} ({exc}): delete it with sudo rm -f {path}"
             ) from exc
+
+
+_LIVE: set[RedisNode] = set()
+
+
+def track(node: RedisNode) -> None:
+    """Have ``node`` closed at interpreter exit unless it is closed before."""
+    _LIVE.add(node)
+
+
+def untrack(node: RedisNode) -> None:
+    """Forget a closed node."""
+    _LIVE.discard(node)
+
+
+@atexit.register
+def _close_all() -> None:
+    """Close every node the program forgot, so no server outlives a normal exit."""
+    for node in list(_LIVE):
+        with contextlib.suppress(Exception):
+            node.close()

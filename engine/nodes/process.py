@@ -7,7 +7,6 @@ closes it, exits normally (atexit) or is killed (the kernel's parent-death signa
 
 from __future__ import annotations
 
-import atexit
 import concurrent.futures
 import contextlib
 import ctypes
@@ -34,6 +33,8 @@ from engine.nodes.common import (
     server_args,
     shutdown,
     tail,
+    track,
+    untrack,
     wait_ready,
 )
 from engine.nodes.snapshots import SnapshotTicker
@@ -110,7 +111,7 @@ class ProcessNode(RedisNode):
             persistence.snapshot_interval_ms,
             name=f"bgsave-{self.port}",
         )
-        _LIVE.add(self)
+        track(self)
 
     def __repr__(self) -> str:
         return f"ProcessNode(port={self.port}, pid={self.pid}, data_dir={str(self.data_dir)!r})"
@@ -240,7 +241,7 @@ class ProcessNode(RedisNode):
                 self.stop()
             finally:
                 self._closed = True
-                _LIVE.discard(self)
+                untrack(self)
                 if self._owns_dir and self.data_dir.exists():
                     remove_tree(self.data_dir)
 
@@ -338,14 +339,3 @@ def _serve_spawns() -> None:
             future.set_result(func())
         except BaseException as exc:
             future.set_exception(exc)
-
-
-_LIVE: set[ProcessNode] = set()
-
-
-@atexit.register
-def _close_all() -> None:
-    """Stop every node the program forgot to close, so no server outlives a normal exit."""
-    for node in list(_LIVE):
-        with contextlib.suppress(Exception):
-            node.close()

@@ -1,0 +1,401 @@
+"""A Redis server in a Docker container, driven through testcontainers and the docker SDK.
+
+Containers give the fault suite what a process cannot: a server on its own network stack
+and file system, killed and frozen by the engine rather than by signals from this
+program. ``docker`` and ``testcontainers`` are imported only when a container is used,
+so the engine runs without them.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import NodeError
+from engine.nodes.base import Persistence, RedisNode
+from engine.nodes.common import (
+    clear_dir,
+    free_port,
+    new_password,
+    remove_tree,
+    server_args,
+    shutdown,
+    tail,
+    track,
+    untrack,
+    wait_ready,
+)
+from engine.nodes.snapshots import SnapshotTicker
+
+if TYPE_CHECKING:
+    from testcontainers.core.container import DockerContainer
+
+IMAGE_ENV = "WORDCOUNT_REDIS_IMAGE"
+OFFICIAL_IMAGE = "redis:7.4"
+LOCAL_IMAGE = "wordcount-redis:7"
+STOP_TIMEOUT_S = 10.0
+_OWNER_LABEL = "org.wordcount.owner"
+_TEMP_DIR_LABEL = "org.wordcount.temp-dir"
+_INSTALL_HINT = "pip install 'redis-wordcount[docker]'"
+_ALIVE_STATES = frozenset({"created", "running", "paused", "restarting"})
+
+
+def _docker_sdk() -> Any:
+    """The docker SDK, imported on first use.
+
+    Imported by name because this repository's ``docker/`` folder of scripts shadows the
+    package for type checkers and import sorters (at run time a real package wins).
+    """
+    try:
+        return importlib.import_module("docker")
+    except ImportError as exc:
+        raise NodeError(f"the docker package is missing: {_INSTALL_HINT}") from exc
+
+
+def docker_client(timeout_s: float = 30.0) -> Any:
+    """A docker SDK client, or a NodeError that says what to install or start."""
+    docker = _docker_sdk()
+    try:
+        return docker.from_env(timeout=int(max(1, timeout_s)))
+    except docker.errors.DockerException as exc:
+        raise NodeError(
+            f"the Docker engine does not answer ({exc}): is the Docker daemon running, "
+            "and may this user use it (docker group)?"
+        ) from exc
+
+
+@functools.cache
+def docker_available() -> bool:
+    """Whether the docker packages are installed and the engine answers a ping (cached)."""
+    try:
+        import testcontainers.core.container  # noqa: F401
+
+        client = docker_client(timeout_s=3)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+def resolve_image(client: Any = None) -> str:
+    """The Redis image to run; never pulls, since a pull without a registry can hang."""
+    own = client is None
+    client = docker_client() if own else client
+    try:
+        wanted = os.environ.get(IMAGE_ENV, "").strip()
+        if wanted:
+            if _image_present(client, wanted):
+                return wanted
+            raise NodeError(
+                f"{IMAGE_ENV}={wanted} is not present locally and is never pulled: "
+                f"`docker pull {wanted}` first, or unset {IMAGE_ENV}"
+            )
+        for candidate in (OFFICIAL_IMAGE, LOCAL_IMAGE):
+            if _image_present(client, candidate):
+                return candidate
+        raise NodeError(
+            "no Redis image: run `bash docker/build-redis-image.sh` (builds "
+            f"{LOCAL_IMAGE} offline from Debian's redis-server package) or set "
+            f"{IMAGE_ENV} to an image you have"
+        )
+    finally:
+        if own:
+            client.close()
+
+
+def _image_present(client: Any, name: str) -> bool:
+    docker = _docker_sdk()
+    try:
+        client.images.get(name)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+class ContainerNode(RedisNode):
+    """``redis-server`` in a container with ``/data`` bind-mounted from the host.
+
+    The host port is chosen up front and bound explicitly, so ``docker start`` after a
+    kill brings the server back at the same address; the data directory lives on the
+    host, so a wipe is a plain delete and survives the container.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        password: str | None = None,
+        data_dir: str | Path | None = None,
+        persistence: Persistence = Persistence(),  # noqa: B008 - frozen, so sharing is safe
+        image: str | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.host = host
+        self.port = port if port is not None else free_port(host)
+        self.password = password if password is not None else new_password()
+        self.persistence = persistence
+        self.image = image
+        self._may_move = port is None
+        self._owns_dir = data_dir is None
+        self.data_dir = Path(
+            tempfile.mkdtemp(prefix="wordcount-redis-") if data_dir is None else data_dir
+        )
+        self._container: DockerContainer | None = None
+        self._closed = False
+        self._lock = threading.RLock()
+        self._ticker = SnapshotTicker(
+            lambda: self.client(socket_timeout=0.5, socket_connect_timeout=0.5),
+            persistence.snapshot_interval_ms,
+            name=f"bgsave-{self.port}",
+        )
+        track(self)
+
+    def __repr__(self) -> str:
+        return f"ContainerNode(port={self.port}, id={self.container_id}, image={self.image!r})"
+
+    @property
+    def container_id(self) -> str | None:
+        """The container's full ID once it has been created."""
+        if self._container is None:
+            return None
+        return str(self._container.get_wrapped_container().id)
+
+    def start(self) -> None:
+        with self._lock:
+            if self._closed:
+                raise NodeError(f"{self!r} is closed: create a new node")
+            if self.is_running():
+                return
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            if self._container is None or not self._start_existing():
+                self._create()
+            wait_ready(
+                self.client(socket_timeout=1.0, socket_connect_timeout=1.0),
+                alive=self.is_running,
+                describe=self._describe,
+            )
+            self._may_move = False
+            if self.persistence.mode == "snapshot":
+                self._ticker.start()
+
+    def _start_existing(self) -> bool:
+        """``docker start`` the container; False when someone removed it meanwhile."""
+        docker = _docker_sdk()
+        try:
+            self._wrapped().start()
+            return True
+        except docker.errors.NotFound:
+            self._container = None
+            return False
+        except docker.errors.APIError as exc:
+            raise NodeError(f"docker start failed: {exc}. {self._describe()}") from exc
+
+    def _create(self) -> None:
+        """Create and start the container, moving an auto-picked port if it was taken."""
+        docker = _docker_sdk()
+        try:
+            from testcontainers.core.container import DockerContainer
+        except ImportError as exc:
+            raise NodeError(f"the testcontainers package is missing: {_INSTALL_HINT}") from exc
+        client = docker_client()
+        try:
+            self.image = self.image or resolve_image(client)
+            _avoid_ryuk_pull(client)
+            _reap_orphans(client)
+        finally:
+            client.close()
+        for attempt in range(3):
+            container = self._configure(DockerContainer(self.image))
+            try:
+                container.start()
+                self._container = container
+                return
+            except docker.errors.APIError as exc:
+                _remove_quietly(container)
+                taken = "already allocated" in str(exc) or "already in use" in str(exc)
+                if not (taken and self._may_move and attempt < 2):
+                    raise NodeError(f"cannot start a {self.image} container: {exc}") from exc
+                self.port = free_port(self.host)
+
+    def _configure(self, container: DockerContainer) -> DockerContainer:
+        args = server_args(
+            port=6379,
+            bind="0.0.0.0",
+            password=self.password,
+            data_dir="/data",
+            persistence=self.persistence,
+        )
+        labels = {_OWNER_LABEL: f"{socket.gethostname()}:{os.getpid()}"}
+        if self._owns_dir:
+            labels[_TEMP_DIR_LABEL] = str(self.data_dir)
+        # docker-py takes an (address, port) pair although testcontainers types only ints.
+        container.ports["6379/tcp"] = (self.host, self.port)  # type: ignore[assignment]
+        # Running as the caller's uid keeps files in the bind mount deletable by the caller
+        # (the official image drops root to its own "redis" user only when started as root).
+        return (
+            container.with_command(["redis-server", *args])
+            .with_volume_mapping(self.data_dir, "/data", mode="rw")
+            .with_kwargs(user=f"{os.getuid()}:{os.getgid()}", labels=labels)
+        )
+
+    def _wrapped(self) -> Any:
+        if self._container is None:
+            raise NodeError(f"{self!r} has no container: start it first")
+        return self._container.get_wrapped_container()
+
+    def _status(self) -> str:
+        docker = _docker_sdk()
+        if self._container is None:
+            return "absent"
+        try:
+            wrapped = self._wrapped()
+            wrapped.reload()
+            return str(wrapped.status)
+        except docker.errors.NotFound:
+            return "absent"
+
+    def _describe(self) -> str:
+        if self._container is None:
+            return "(no container)"
+        try:
+            logs = self._wrapped().logs(tail=15).decode(errors="replace")
+        except Exception as exc:
+            logs = f"(logs unavailable: {exc})"
+        return f"Container {self.container_id} logs end with:\n{tail(logs)}"
+
+    def stop(self) -> None:
+        with self._lock:
+            self._ticker.stop()
+            if not self.is_running():
+                return
+            self.resume()  # a frozen server cannot act on SHUTDOWN
+            client = self.client(socket_timeout=STOP_TIMEOUT_S, socket_connect_timeout=1.0)
+            accepted = shutdown(client, self.persistence)
+            client.close()
+            wrapped = self._wrapped()
+            try:
+                if accepted:
+                    wrapped.wait(timeout=STOP_TIMEOUT_S)
+                    return
+            except Exception:
+                pass  # did not exit in time: fall through to docker stop
+            wrapped.stop(timeout=5)  # SIGTERM, SIGKILL after 5 s
+            wrapped.wait(timeout=STOP_TIMEOUT_S)
+
+    def kill(self) -> None:
+        docker = _docker_sdk()
+        with self._lock:
+            self._ticker.stop()
+            if not self.is_running():
+                return
+            wrapped = self._wrapped()
+            try:
+                wrapped.kill()
+            except docker.errors.APIError:
+                # Engines that refuse to kill a frozen container: thaw it, then kill.
+                if self._status() == "paused":
+                    wrapped.unpause()
+                    wrapped.kill()
+            wrapped.wait(timeout=STOP_TIMEOUT_S)
+
+    def restart(self, *, wipe: bool = False, downtime_s: float = 0.0) -> None:
+        with self._lock:
+            if self._closed:
+                raise NodeError(f"{self!r} is closed: create a new node")
+            self.kill()
+            if downtime_s > 0:
+                time.sleep(downtime_s)
+            if wipe:
+                clear_dir(self.data_dir)
+            self.start()
+
+    def pause(self) -> None:
+        with self._lock:
+            if self._status() != "running":
+                raise NodeError(f"cannot pause {self!r}: it is not running; start it first")
+            self._wrapped().pause()
+
+    def resume(self) -> None:
+        with self._lock:
+            if self._status() == "paused":
+                self._wrapped().unpause()
+
+    def is_running(self) -> bool:
+        return self._status() in _ALIVE_STATES - {"created"}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self.stop()
+            finally:
+                self._closed = True
+                untrack(self)
+                if self._container is not None:
+                    _remove_quietly(self._container)
+                    self._container = None
+                if self._owns_dir and self.data_dir.exists():
+                    remove_tree(self.data_dir)
+
+
+def _remove_quietly(container: DockerContainer) -> None:
+    """Remove a container (force) and close its client; it may be half-created or gone."""
+    try:
+        container.stop(force=True, delete_volume=True)
+    except Exception:
+        try:
+            container.get_docker_client().client.close()
+        except Exception:
+            return
+
+
+def _avoid_ryuk_pull(client: Any) -> None:
+    """Turn testcontainers' reaper off unless its image is already here.
+
+    Starting the reaper pulls its image, which hangs without a registry; this module
+    cleans up itself (close, atexit, and :func:`_reap_orphans` for killed programs).
+    """
+    from testcontainers.core.config import testcontainers_config as config
+
+    if not config.ryuk_disabled and not _image_present(client, config.ryuk_image):
+        config.ryuk_disabled = True
+
+
+def _reap_orphans(client: Any) -> None:
+    """Remove containers (and temp dirs) left by programs on this host that were killed.
+
+    A SIGKILL-ed program runs no atexit hook, and nothing else would ever stop its
+    containers; their owner label names the host and PID, which is checked here.
+    """
+    hostname = socket.gethostname()
+    for container in client.containers.list(all=True, filters={"label": _OWNER_LABEL}):
+        owner_host, _, pid = container.labels.get(_OWNER_LABEL, "").rpartition(":")
+        if owner_host != hostname or not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        try:
+            container.remove(force=True, v=True)
+        except Exception:
+            continue  # removed by a concurrent reaper
+        temp_dir = container.labels.get(_TEMP_DIR_LABEL)
+        if temp_dir and Path(temp_dir).is_dir():
+            remove_tree(Path(temp_dir))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

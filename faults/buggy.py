@@ -186,8 +186,9 @@ class _RepeatingBootstrap(DefaultEngine):
     def bootstrap(
         self, client: redis.Redis, keys: JobKeys, settings: JobSettings, tasks: Sequence[Task]
     ) -> JobInfo:
-        state = client.hget(keys.job, "state")
-        if state is not None and bytes(state).decode() in FINISHED_STATES:
+        raw = client.hget(keys.job, "state")
+        state = raw.decode() if isinstance(raw, bytes) else raw
+        if state in FINISHED_STATES:
             return require_job(client, keys)
         if state is None:
             bootstrap(client, keys, settings, [])  # creates the job hash and the group

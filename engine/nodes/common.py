@@ -30,7 +30,13 @@ READY_TIMEOUT_S = 10.0
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on right now; the kernel picks it, so parallel tests differ."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
+        try:
+            sock.bind((host, 0))
+        except OSError as exc:
+            raise NodeError(
+                f"cannot listen on {host!r} ({exc}): use an address of this machine, "
+                "such as 127.0.0.1"
+            ) from exc
         port: int = sock.getsockname()[1]
         return port
 

@@ -8,8 +8,7 @@ so the engine runs without them.
 
 from __future__ import annotations
 
-import functools
-import importlib
+import contextlib
 import os
 import socket
 import tempfile
@@ -32,93 +31,25 @@ from engine.nodes.common import (
     untrack,
     wait_ready,
 )
+from engine.nodes.dockerutil import (
+    INSTALL_HINT,
+    avoid_ryuk_pull,
+    docker_available,
+    docker_client,
+    docker_sdk,
+    resolve_image,
+)
 from engine.nodes.snapshots import SnapshotTicker
+
+__all__ = ["ContainerNode", "docker_available", "resolve_image"]
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
 
-IMAGE_ENV = "WORDCOUNT_REDIS_IMAGE"
-OFFICIAL_IMAGE = "redis:7.4"
-LOCAL_IMAGE = "wordcount-redis:7"
 STOP_TIMEOUT_S = 10.0
 _OWNER_LABEL = "org.wordcount.owner"
 _TEMP_DIR_LABEL = "org.wordcount.temp-dir"
-_INSTALL_HINT = "pip install 'redis-wordcount[docker]'"
-_ALIVE_STATES = frozenset({"created", "running", "paused", "restarting"})
-
-
-def _docker_sdk() -> Any:
-    """The docker SDK, imported on first use.
-
-    Imported by name because this repository's ``docker/`` folder of scripts shadows the
-    package for type checkers and import sorters (at run time a real package wins).
-    """
-    try:
-        return importlib.import_module("docker")
-    except ImportError as exc:
-        raise NodeError(f"the docker package is missing: {_INSTALL_HINT}") from exc
-
-
-def docker_client(timeout_s: float = 30.0) -> Any:
-    """A docker SDK client, or a NodeError that says what to install or start."""
-    docker = _docker_sdk()
-    try:
-        return docker.from_env(timeout=int(max(1, timeout_s)))
-    except docker.errors.DockerException as exc:
-        raise NodeError(
-            f"the Docker engine does not answer ({exc}): is the Docker daemon running, "
-            "and may this user use it (docker group)?"
-        ) from exc
-
-
-@functools.cache
-def docker_available() -> bool:
-    """Whether the docker packages are installed and the engine answers a ping (cached)."""
-    try:
-        import testcontainers.core.container  # noqa: F401
-
-        client = docker_client(timeout_s=3)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:
-        return False
-
-
-def resolve_image(client: Any = None) -> str:
-    """The Redis image to run; never pulls, since a pull without a registry can hang."""
-    own = client is None
-    client = docker_client() if own else client
-    try:
-        wanted = os.environ.get(IMAGE_ENV, "").strip()
-        if wanted:
-            if _image_present(client, wanted):
-                return wanted
-            raise NodeError(
-                f"{IMAGE_ENV}={wanted} is not present locally and is never pulled: "
-                f"`docker pull {wanted}` first, or unset {IMAGE_ENV}"
-            )
-        for candidate in (OFFICIAL_IMAGE, LOCAL_IMAGE):
-            if _image_present(client, candidate):
-                return candidate
-        raise NodeError(
-            "no Redis image: run `bash docker/build-redis-image.sh` (builds "
-            f"{LOCAL_IMAGE} offline from Debian's redis-server package) or set "
-            f"{IMAGE_ENV} to an image you have"
-        )
-    finally:
-        if own:
-            client.close()
-
-
-def _image_present(client: Any, name: str) -> bool:
-    docker = _docker_sdk()
-    try:
-        client.images.get(name)
-        return True
-    except docker.errors.ImageNotFound:
-        return False
+_UP_STATES = frozenset({"running", "paused", "restarting"})
 
 
 class ContainerNode(RedisNode):
@@ -189,7 +120,7 @@ class ContainerNode(RedisNode):
 
     def _start_existing(self) -> bool:
         """``docker start`` the container; False when someone removed it meanwhile."""
-        docker = _docker_sdk()
+        docker = docker_sdk()
         try:
             self._wrapped().start()
             return True
@@ -201,15 +132,15 @@ class ContainerNode(RedisNode):
 
     def _create(self) -> None:
         """Create and start the container, moving an auto-picked port if it was taken."""
-        docker = _docker_sdk()
+        docker = docker_sdk()
         try:
             from testcontainers.core.container import DockerContainer
         except ImportError as exc:
-            raise NodeError(f"the testcontainers package is missing: {_INSTALL_HINT}") from exc
+            raise NodeError(f"the testcontainers package is missing: {INSTALL_HINT}") from exc
         client = docker_client()
         try:
             self.image = self.image or resolve_image(client)
-            _avoid_ryuk_pull(client)
+            avoid_ryuk_pull(client)
             _reap_orphans(client)
         finally:
             client.close()
@@ -253,7 +184,7 @@ class ContainerNode(RedisNode):
         return self._container.get_wrapped_container()
 
     def _status(self) -> str:
-        docker = _docker_sdk()
+        docker = docker_sdk()
         if self._container is None:
             return "absent"
         try:
@@ -282,17 +213,12 @@ class ContainerNode(RedisNode):
             accepted = shutdown(client, self.persistence)
             client.close()
             wrapped = self._wrapped()
-            try:
-                if accepted:
-                    wrapped.wait(timeout=STOP_TIMEOUT_S)
-                    return
-            except Exception:
-                pass  # did not exit in time: fall through to docker stop
-            wrapped.stop(timeout=5)  # SIGTERM, SIGKILL after 5 s
-            wrapped.wait(timeout=STOP_TIMEOUT_S)
+            if accepted and _exited(wrapped, STOP_TIMEOUT_S):
+                return
+            wrapped.stop(timeout=5)  # SIGTERM, then SIGKILL after 5 s; returns once down
 
     def kill(self) -> None:
-        docker = _docker_sdk()
+        docker = docker_sdk()
         with self._lock:
             self._ticker.stop()
             if not self.is_running():
@@ -300,12 +226,14 @@ class ContainerNode(RedisNode):
             wrapped = self._wrapped()
             try:
                 wrapped.kill()
-            except docker.errors.APIError:
-                # Engines that refuse to kill a frozen container: thaw it, then kill.
-                if self._status() == "paused":
-                    wrapped.unpause()
-                    wrapped.kill()
-            wrapped.wait(timeout=STOP_TIMEOUT_S)
+            except docker.errors.APIError as exc:
+                if self._status() != "paused":
+                    raise NodeError(f"docker kill failed: {exc}") from exc
+                # Some engines refuse to kill a frozen container: thaw it, then kill.
+                wrapped.unpause()
+                wrapped.kill()
+            if not _exited(wrapped, STOP_TIMEOUT_S):
+                raise NodeError(f"{self!r} still runs after docker kill: is the engine healthy?")
 
     def restart(self, *, wipe: bool = False, downtime_s: float = 0.0) -> None:
         with self._lock:
@@ -330,7 +258,7 @@ class ContainerNode(RedisNode):
                 self._wrapped().unpause()
 
     def is_running(self) -> bool:
-        return self._status() in _ALIVE_STATES - {"created"}
+        return self._status() in _UP_STATES
 
     def close(self) -> None:
         with self._lock:
@@ -348,6 +276,15 @@ class ContainerNode(RedisNode):
                     remove_tree(self.data_dir)
 
 
+def _exited(wrapped: Any, timeout_s: float) -> bool:
+    """Wait for the container to stop; False if it still runs after ``timeout_s``."""
+    try:
+        wrapped.wait(timeout=timeout_s)
+        return True
+    except Exception:  # requests' ReadTimeout/ConnectionError, depending on the transport
+        return False
+
+
 def _remove_quietly(container: DockerContainer) -> None:
     """Remove a container (force) and close its client; it may be half-created or gone."""
     try:
@@ -359,36 +296,31 @@ def _remove_quietly(container: DockerContainer) -> None:
             return
 
 
-def _avoid_ryuk_pull(client: Any) -> None:
-    """Turn testcontainers' reaper off unless its image is already here.
-
-    Starting the reaper pulls its image, which hangs without a registry; this module
-    cleans up itself (close, atexit, and :func:`_reap_orphans` for killed programs).
-    """
-    from testcontainers.core.config import testcontainers_config as config
-
-    if not config.ryuk_disabled and not _image_present(client, config.ryuk_image):
-        config.ryuk_disabled = True
-
-
 def _reap_orphans(client: Any) -> None:
     """Remove containers (and temp dirs) left by programs on this host that were killed.
 
     A SIGKILL-ed program runs no atexit hook, and nothing else would ever stop its
-    containers; their owner label names the host and PID, which is checked here.
+    containers; their owner label names the host and PID, which is checked here. Best
+    effort: other programs reap and remove containers concurrently, so any error skips.
     """
     hostname = socket.gethostname()
-    for container in client.containers.list(all=True, filters={"label": _OWNER_LABEL}):
-        owner_host, _, pid = container.labels.get(_OWNER_LABEL, "").rpartition(":")
+    try:
+        listed = client.api.containers(all=True, filters={"label": _OWNER_LABEL})
+    except Exception:
+        return
+    for entry in listed:
+        labels = entry.get("Labels") or {}
+        owner_host, _, pid = labels.get(_OWNER_LABEL, "").rpartition(":")
         if owner_host != hostname or not pid.isdigit() or _pid_alive(int(pid)):
             continue
         try:
-            container.remove(force=True, v=True)
+            client.api.remove_container(entry["Id"], force=True, v=True)
         except Exception:
             continue  # removed by a concurrent reaper
-        temp_dir = container.labels.get(_TEMP_DIR_LABEL)
+        temp_dir = labels.get(_TEMP_DIR_LABEL)
         if temp_dir and Path(temp_dir).is_dir():
-            remove_tree(Path(temp_dir))
+            with contextlib.suppress(NodeError, OSError):
+                remove_tree(Path(temp_dir))
 
 
 def _pid_alive(pid: int) -> bool:

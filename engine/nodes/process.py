@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import ctypes
+import functools
 import os
 import queue
 import shutil
@@ -22,6 +23,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TypeVar
+
+import redis
 
 from engine.errors import NodeError
 from engine.nodes.base import Persistence, RedisNode
@@ -153,16 +156,20 @@ class ProcessNode(RedisNode):
             log.write(f"--- wordcount: starting on port {self.port}\n".encode())
             log.flush()
             self._proc = _spawn([self.binary, *args], log, self.data_dir)
+        probe = self.client(socket_timeout=1.0, socket_connect_timeout=1.0)
         try:
-            probe = self.client(socket_timeout=1.0, socket_connect_timeout=1.0)
             wait_ready(probe, alive=self.is_running, describe=lambda: self._describe(offset))
             server_pid = int(probe.info("server")["process_id"])
-            probe.close()
-        except NodeError:
+        except (NodeError, redis.RedisError) as exc:
             self.kill()
             if "Address already in use" in self._log_since(offset):
                 raise _PortTakenError(f"port {self.port} is in use: pick another") from None
-            raise
+            if isinstance(exc, NodeError):
+                raise
+            message = f"Redis started but then failed ({exc}). {self._describe(offset)}"
+            raise NodeError(message) from exc
+        finally:
+            probe.close()
         if server_pid != self._proc.pid:
             self.kill()
             raise _PortTakenError(f"another Redis answers on port {self.port}: pick another")
@@ -270,11 +277,11 @@ def _spawn(args: list[str], log: IO[bytes], cwd: Path) -> subprocess.Popen[bytes
     would hold a SIGTERM pending forever.
     """
     parent = os.getpid()
-    libc = _libc()
+    prctl = _prctl()
 
     def in_child() -> None:
-        if libc is not None:
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:  # the parent died before prctl: nobody would reap us
             os._exit(1)
 
@@ -295,14 +302,19 @@ def _spawn(args: list[str], log: IO[bytes], cwd: Path) -> subprocess.Popen[bytes
         raise NodeError(f"cannot run {args[0]}: {exc}") from exc
 
 
-def _libc() -> ctypes.CDLL | None:
-    """libc for prctl, on Linux only (elsewhere the atexit hook is the only safety net)."""
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's prctl, looked up before the fork so the child only makes the call.
+
+    Linux only; elsewhere the atexit hook is the only safety net.
+    """
     if not sys.platform.startswith("linux"):
         return None
     try:
-        return ctypes.CDLL(None, use_errno=True)
-    except OSError:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
         return None
+    return prctl
 
 
 _spawn_queue: queue.SimpleQueue[tuple[Callable[[], object], concurrent.futures.Future[object]]] = (

@@ -188,6 +188,19 @@ local function add_tasks(keys, args)
   if settings and settings ~= args[2] then
     return redis.error_reply('ERR wordcount: job exists with other settings: ' .. settings)
   end
+  local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+  local last_ms = 0
+  if #last == 1 then
+    last_ms = tonumber(string.match(last[1][1], '^(%d+)'))
+  end
+  -- Redis may have lost the end of the stream (a restart from an older snapshot, or with
+  -- no data at all) while the driver went on to a later batch. Adding it would leave a
+  -- hole that no XADD can ever fill (IDs only grow), so refuse; the driver starts over.
+  if #tasks > 0 and tasks[1][1] > last_ms then
+    return redis.error_reply('ERR wordcount: no such job or tasks lost (stream ends at ' ..
+      last_ms .. ', batch starts at ' .. (tasks[1][1] + 1) .. '): add the tasks again')
+  end
+  -- Validation is over: from here on every step writes.
   if not settings then
     redis.call('HSET', job, 'settings', args[2], 'state', 'bootstrapping',
       'created_ms', now_ms(), 'tasks_done', 0, 'tasks_failed', 0, 'bytes_done', 0)
@@ -195,11 +208,6 @@ local function add_tasks(keys, args)
   local created = redis.pcall('XGROUP', 'CREATE', stream, args[1], '0', 'MKSTREAM')
   if type(created) == 'table' and created.err and not string.find(created.err, 'BUSYGROUP') then
     return created
-  end
-  local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
-  local last_ms = 0
-  if #last == 1 then
-    last_ms = tonumber(string.match(last[1][1], '^(%d+)'))
   end
   local added = 0
   for _, task in ipairs(tasks) do

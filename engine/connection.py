@@ -98,7 +98,10 @@ def auth_error(client: redis.Redis, exc: BaseException) -> RedisAuthError:
     """Explain a refused login in terms of what to change in the URL."""
     where = describe(client)
     text = str(exc)
-    if "NOAUTH" in text or "required" in text:
+    # No password given: Redis 7 answers a RESP3 client's HELLO with "HELLO must be called
+    # with the client already authenticated" (redis-py drops the NOAUTH prefix).
+    no_password = not client.connection_pool.connection_kwargs.get("password")
+    if "NOAUTH" in text or "required" in text or no_password:
         return RedisAuthError(
             f"Redis at {where} requires a password: give it in the URL "
             "(redis://:PASSWORD@host:port or redis://USER:PASSWORD@host:port)"

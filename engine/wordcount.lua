@@ -96,7 +96,12 @@ local function commit(keys, args)
   if not nbytes or not sizes or #sizes ~= #keys - 4 or #ids == 0 then
     return invalid(serr or 'bad byte count, staging sizes or empty batch')
   end
+  local seen = {}
   for _, id in ipairs(ids) do
+    if seen[id] then  -- its second XACK would fail after the first had written
+      return invalid('entry ' .. id .. ' appears twice in the batch')
+    end
+    seen[id] = true
     if not owned(stream, group, consumer, id) then
       return {0, 'not-owner', id}
     end

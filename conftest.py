@@ -1,0 +1,412 @@
+"""Test infrastructure shared by the whole suite: which Redis to test on, and its fixtures.
+
+Every test runs against real Redis servers (no mocks). The kind of server is chosen,
+from the most to the least specific, by:
+
+1. an explicit argument: ``redis_node_factory(backend="docker")``, or a test parametrized
+   indirectly over the ``redis_backend`` fixture::
+
+       @pytest.mark.parametrize(
+           "redis_backend",
+           ["process", pytest.param("docker", marks=pytest.mark.docker)],
+           indirect=True,
+       )
+
+2. the command-line option ``--redis-backend process|docker|auto``;
+3. the environment variable ``WORDCOUNT_TEST_BACKEND``;
+4. the ini value ``redis_backend`` (pyproject.toml sets ``auto``);
+5. ``auto``: containers when the Docker engine answers and a Redis image resolves, else
+   local ``redis-server`` processes.
+
+With ``--redis-backend process`` (or ``docker``) the cases parametrized for the other
+backend are deselected; with ``auto`` both run, and docker ones skip, saying why, where
+Docker is unusable. A docker backend asked for explicitly that cannot work stops the run
+with the fix in the message; it never silently turns into skips.
+
+Fixtures:
+
+``redis_node_factory``
+    ``factory(backend=None, *, start=True, **node_kwargs) -> RedisNode`` makes fresh nodes
+    (``port``, ``password``, ``data_dir``, ``persistence``) and closes every one of them
+    when the test ends, passed or failed.
+``redis_backend``
+    The concrete backend (``"process"`` or ``"docker"``) of the current test.
+``redis_node``
+    One node per xdist worker for the whole session (so ``pytest -n auto`` shares nothing
+    between workers); the tests on it are kept apart by their job IDs, not by servers.
+``redis_client`` / ``redis_url``
+    A plain client of ``redis_node`` (bytes in and out, closed after the test) and its URL.
+``job_id``
+    A job ID unique to the test.
+``gutenberg_dir``
+    The public-domain books in ``../shared/data/gutenberg``, or a skip saying where to put
+    them.
+
+Nothing outlives the session: the nodes close themselves, and a sweep at session end
+kills any process this session started that is still alive (found by a marker variable in
+its environment) and removes any container owned by this process or by those processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import signal
+import socket
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+import redis
+
+from engine.nodes.base import RedisNode
+
+# --- settings ----------------------------------------------------------------------------
+
+BACKEND_OPTION = "--redis-backend"
+BACKEND_ENV = "WORDCOUNT_TEST_BACKEND"
+BACKEND_INI = "redis_backend"
+BACKEND_CHOICES = ("process", "docker", "auto")
+SESSION_ENV = "WORDCOUNT_TEST_SESSION"
+"""Set in each pytest process that runs tests, inherited by all it starts (for the sweep)."""
+CONTAINER_OWNER_LABEL = "org.wordcount.owner"
+"""The label engine.nodes.container puts on its containers: ``host:pid`` of the owner."""
+
+REPO_ROOT = Path(__file__).resolve().parent
+GUTENBERG_DIR = REPO_ROOT.parent / "shared" / "data" / "gutenberg"
+
+FIX_DOCKER = (
+    "build the Redis image with `bash docker/build-redis-image.sh` (or set "
+    "WORDCOUNT_REDIS_IMAGE to a local image with redis-server 7), and make sure the Docker "
+    "engine is running (`docker info` answers); or test on processes with "
+    "--redis-backend process"
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("wordcount", "redis-wordcount test suite")
+    group.addoption(
+        BACKEND_OPTION,
+        choices=BACKEND_CHOICES,
+        default=None,
+        help=f"Redis servers to test on: local processes, containers, or auto (containers "
+        f"when Docker works). Default: ${BACKEND_ENV}, else the '{BACKEND_INI}' ini value, "
+        "else auto.",
+    )
+    parser.addini(
+        BACKEND_INI,
+        f"Redis backend (process, docker or auto) when neither {BACKEND_OPTION} nor "
+        f"${BACKEND_ENV} is given",
+        default="auto",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "docker: runs Redis in containers (needs the Docker engine and the image)"
+    )
+    config.addinivalue_line("markers", "slow: takes seconds; deselect with -m 'not slow'")
+    if not _is_xdist_controller(config):
+        os.environ[SESSION_ENV] = f"{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop at once, with the fix, if the docker backend is asked for and cannot work."""
+    config = session.config
+    if hasattr(config, "workerinput") or requested_backend(config) != "docker":
+        return
+    usable, why = docker_status()
+    if not usable:
+        raise pytest.UsageError(
+            f"the docker Redis backend was asked for but cannot be used ({why}): {FIX_DOCKER}"
+        )
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """The xdist process that only hands tests to workers (it must not mark or sweep)."""
+    if hasattr(config, "workerinput"):
+        return False
+    return bool(getattr(config.option, "numprocesses", None))
+
+
+# --- choosing the backend ----------------------------------------------------------------
+
+
+def requested_backend(config: pytest.Config) -> str:
+    """The backend asked for by option, environment or ini value (possibly ``auto``)."""
+    value = (
+        config.getoption(BACKEND_OPTION)
+        or os.environ.get(BACKEND_ENV, "").strip()
+        or str(config.getini(BACKEND_INI) or "").strip()
+        or "auto"
+    )
+    if value not in BACKEND_CHOICES:
+        raise pytest.UsageError(
+            f"unknown Redis backend {value!r} (from {BACKEND_OPTION}, ${BACKEND_ENV} or the "
+            f"'{BACKEND_INI}' ini value): use one of {', '.join(BACKEND_CHOICES)}"
+        )
+    return value
+
+
+_docker_status: tuple[bool, str] | None = None
+
+
+def docker_status() -> tuple[bool, str]:
+    """Whether containers can run here, and if not why (found out once per process)."""
+    global _docker_status
+    if _docker_status is None:
+        try:
+            from engine.nodes.container import docker_available, resolve_image
+
+            if not docker_available():
+                _docker_status = (False, "the Docker engine or the docker packages are missing")
+            else:
+                resolve_image()
+                _docker_status = (True, "")
+        except Exception as exc:  # report anything (a missing image...), never crash
+            _docker_status = (False, str(exc))
+    return _docker_status
+
+
+def concrete_backend(requested: str) -> str:
+    """``process`` or ``docker`` for a requested backend; fails the test if docker can't run."""
+    if requested not in BACKEND_CHOICES:
+        raise ValueError(f"unknown Redis backend {requested!r}: use one of {BACKEND_CHOICES}")
+    if requested == "process":
+        return "process"
+    usable, why = docker_status()
+    if requested == "docker" and not usable:
+        pytest.fail(
+            f"the docker Redis backend was asked for but cannot be used ({why}): {FIX_DOCKER}",
+            pytrace=False,
+        )
+    return "docker" if usable else "process"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    requested = requested_backend(config)
+    if requested != "auto":
+        return f"redis backend: {requested}"
+    usable, why = docker_status()
+    return "redis backend: auto -> " + ("docker" if usable else f"process ({why})")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the cases of the backend not selected; skip docker ones that cannot run."""
+    requested = requested_backend(config)
+    keep, dropped = [], []
+    for item in items:
+        backend = _param_backend(item)
+        if requested != "auto" and backend is not None and backend != requested:
+            dropped.append(item)
+            continue
+        keep.append(item)
+        if requested == "auto" and item.get_closest_marker("docker") is not None:
+            usable, why = docker_status()
+            if not usable:
+                item.add_marker(pytest.mark.skip(reason=f"Docker unusable ({why}): {FIX_DOCKER}"))
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def _param_backend(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get("redis_backend") if callspec is not None else None
+    return value if isinstance(value, str) else None
+
+
+# --- nodes -------------------------------------------------------------------------------
+
+
+class NodeFactory(Protocol):
+    """The type of the ``redis_node_factory`` fixture."""
+
+    def __call__(
+        self, backend: str | None = None, *, start: bool = True, **node_kwargs: Any
+    ) -> RedisNode: ...
+
+
+_open_nodes: list[RedisNode] = []
+"""Nodes the fixtures made in this process and have not closed yet (for the sweep)."""
+
+
+def _new_node(backend: str, node_kwargs: dict[str, Any]) -> RedisNode:
+    from engine.nodes.factory import make_node
+
+    node = make_node(backend, **node_kwargs)  # type: ignore[arg-type]
+    _open_nodes.append(node)
+    return node
+
+
+def _close(node: RedisNode) -> BaseException | None:
+    """Close a node; the error, if any, is returned rather than raised."""
+    try:
+        node.close()
+    except Exception as exc:
+        return exc
+    finally:
+        with contextlib.suppress(ValueError):
+            _open_nodes.remove(node)
+    return None
+
+
+@pytest.fixture
+def redis_backend(request: pytest.FixtureRequest) -> str:
+    """``process`` or ``docker``: the indirect parameter if any, else the session's choice."""
+    param = getattr(request, "param", None)
+    return concrete_backend(param if param is not None else requested_backend(request.config))
+
+
+@pytest.fixture
+def redis_node_factory(redis_backend: str) -> Iterator[NodeFactory]:
+    """Makes fresh nodes (started unless ``start=False``); closes them all at teardown."""
+    made: list[RedisNode] = []
+
+    def factory(backend: str | None = None, *, start: bool = True, **node_kwargs: Any) -> RedisNode:
+        node = _new_node(
+            redis_backend if backend is None else concrete_backend(backend), node_kwargs
+        )
+        made.append(node)  # before start(): a node that fails to start is still closed
+        if start:
+            node.start()
+        return node
+
+    yield factory
+    errors = [error for node in reversed(made) if (error := _close(node)) is not None]
+    if errors:
+        raise RuntimeError(f"closing {len(errors)} Redis node(s) failed: {errors!r}")
+
+
+@pytest.fixture(scope="session")
+def redis_node(request: pytest.FixtureRequest) -> Iterator[RedisNode]:
+    """The Redis node of this xdist worker (of the whole run without xdist)."""
+    node = _new_node(concrete_backend(requested_backend(request.config)), {})
+    try:
+        node.start()
+    except BaseException:
+        _close(node)
+        raise
+    yield node
+    error = _close(node)
+    if error is not None:
+        raise error
+
+
+def _revive(node: RedisNode) -> None:
+    """A test that brought the shared node down must not fail every test after it."""
+    if not node.is_running():
+        warnings.warn(f"the shared Redis node {node!r} was down: restarting it", stacklevel=3)
+        node.restart()
+
+
+@pytest.fixture
+def redis_url(redis_node: RedisNode) -> str:
+    _revive(redis_node)
+    return redis_node.url
+
+
+@pytest.fixture
+def redis_client(redis_node: RedisNode) -> Iterator[redis.Redis]:
+    """A plain client of the shared node: no retries, bytes in and out."""
+    _revive(redis_node)
+    client = redis_node.client(socket_timeout=10)
+    yield client
+    client.close()
+
+
+_NOT_IN_JOB_ID = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@pytest.fixture
+def job_id(request: pytest.FixtureRequest) -> str:
+    """A job ID unique to this test (and valid for engine.keys.check_job_id)."""
+    name = _NOT_IN_JOB_ID.sub("-", request.node.name).strip("-")[:60]
+    return f"t-{name}-{secrets.token_hex(4)}"
+
+
+# --- data --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def gutenberg_dir() -> Path:
+    """The Gutenberg books, or a skip that says where they were looked for."""
+    if not any(GUTENBERG_DIR.glob("*.txt")):
+        pytest.skip(
+            f"no Gutenberg books in {GUTENBERG_DIR} (../shared/data/gutenberg from the "
+            "repository root): put the .txt files there to run this test"
+        )
+    return GUTENBERG_DIR
+
+
+# --- leaving nothing behind --------------------------------------------------------------
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Close the nodes still open, then remove whatever this process's tests left running."""
+    if _is_xdist_controller(session.config):
+        return
+    for node in list(reversed(_open_nodes)):
+        _close(node)
+    killed = _sweep_processes()
+    removed = _sweep_containers({pid for pid, _ in killed})
+    leaks = [f"killed {name} (pid {pid})" for pid, name in killed] + removed
+    if leaks:
+        sys.stderr.write(f"\nconftest: cleaned up what the tests left: {'; '.join(leaks)}\n")
+
+
+def _sweep_processes() -> list[tuple[int, str]]:
+    """SIGKILL each live process whose environment carries this process's marker."""
+    marker = os.environ.get(SESSION_ENV)
+    if not marker or not sys.platform.startswith("linux"):
+        return []
+    needle = f"\0{SESSION_ENV}={marker}\0".encode()
+    killed = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle not in b"\0" + (entry / "environ").read_bytes():
+                continue
+            name = (entry / "comm").read_text().strip()
+            os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue  # exited meanwhile, or not ours to read
+        killed.append((int(entry.name), name))
+    return killed
+
+
+def _sweep_containers(owners: set[int]) -> list[str]:
+    """Remove containers owned by this process or by the processes just killed.
+
+    Only where this process used containers: the sweep never imports the docker SDK itself.
+    """
+    if "engine.nodes.container" not in sys.modules and not owners:
+        return []
+    try:
+        from engine.nodes.container import docker_available, docker_client
+
+        if not docker_available():
+            return []
+        client = docker_client(timeout_s=10)
+    except Exception:
+        return []
+    owners = owners | {os.getpid()}
+    removed = []
+    try:
+        for container in client.containers.list(all=True, filters={"label": CONTAINER_OWNER_LABEL}):
+            host, _, pid = container.labels.get(CONTAINER_OWNER_LABEL, "").rpartition(":")
+            if host == socket.gethostname() and pid.isdigit() and int(pid) in owners:
+                with contextlib.suppress(Exception):
+                    container.remove(force=True, v=True)
+                    removed.append(f"removed container {container.short_id}")
+    except Exception as exc:
+        removed.append(f"could not list containers ({exc})")
+    finally:
+        client.close()
+    return removed

@@ -1,0 +1,237 @@
+"""The checker: judges an :class:`~faults.outcome.Outcome` against the serial count.
+
+Properties checked, each reported with the words or tasks at fault:
+
+- **counts**: the final counts equal, word for word, the serial count (:mod:`engine.serial`)
+  of every task that was not dead-lettered; no word appears that is in no input;
+- **exactly once**: every task is acknowledged (in the done set) or dead-lettered as the
+  scenario expects, never both; no task's commit was accepted twice unless Redis lost the
+  first one in between (the nemesis records what Redis came back with after each restart);
+  the job hash's counters agree with the done set and the dead-letter stream;
+- **atomic commits**: at every sample taken while the job ran, the counts equal the sum
+  of the serial counts of the tasks acknowledged in that same sample;
+- **liveness**: the job finished within ``liveness_s`` of the end of the last fault, and
+  the driver did not give up.
+
+The verdict is ``valid``, ``invalid`` or ``unknown`` (the run could not be judged: it
+timed out, Redis could not be restarted, or Redis lost the job after it finished). The
+checker never raises: a bug in it is an ``unknown`` that says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import Literal
+
+from faults import history as h
+from faults.dataset import reference as reference_counts
+from faults.db import FinalState
+from faults.outcome import Outcome
+
+Status = Literal["valid", "invalid", "unknown"]
+MAX_LISTED = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class WordDiff:
+    word: str
+    expected: int
+    actual: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """The judgement, with everything that differs (empty when valid)."""
+
+    status: Status
+    problems: tuple[str, ...] = ()
+    words: tuple[WordDiff, ...] = ()
+    foreign_words: tuple[str, ...] = ()
+    missing_tasks: tuple[int, ...] = ()
+    doubled_tasks: tuple[int, ...] = ()
+    bad_samples: int = 0
+
+    @property
+    def valid(self) -> bool:
+        return self.status == "valid"
+
+    @property
+    def exit_code(self) -> int:
+        return {"valid": 0, "invalid": 1, "unknown": 2}[self.status]
+
+
+def check(outcome: Outcome, reference: list[Counter[str]] | None = None) -> Verdict:
+    """Judge ``outcome``; ``reference`` (per-task serial counts) is computed if not given."""
+    try:
+        if outcome.error:
+            return Verdict("unknown", (outcome.error,))
+        final = outcome.final
+        if final is None:
+            return Verdict("unknown", ("the final state of the job could not be read",))
+        if final.job is None and outcome.driver_failure is None:
+            return Verdict("unknown", ("Redis has no trace of the job at the end: its data "
+                                       "was lost after the job finished",))  # fmt: skip
+        if reference is None:
+            reference = reference_counts(outcome.scenario.dataset, outcome.scenario.settings)
+        return _Judge(outcome, final, reference).verdict()
+    except Exception as exc:  # the checker's own bug must not pass for the engine's
+        return Verdict("unknown", (f"the checker failed: {type(exc).__name__}: {exc}",))
+
+
+class _Judge:
+    def __init__(self, outcome: Outcome, final: FinalState, reference: list[Counter[str]]):
+        self.outcome = outcome
+        self.final = final
+        self.reference = reference
+        self.problems: list[str] = []
+        self.entries = _entry_indexes(outcome, final)
+
+    def verdict(self) -> Verdict:
+        missing = self._tasks()
+        words, foreign = self._counts()
+        doubled = self._exactly_once()
+        bad_samples = self._samples()
+        self._liveness()
+        status: Status = "invalid" if self.problems else "valid"
+        return Verdict(
+            status, tuple(self.problems), tuple(words), tuple(foreign),
+            tuple(missing), tuple(doubled), bad_samples,
+        )  # fmt: skip
+
+    def index(self, entry: str) -> int:
+        if entry not in self.entries:
+            raise LookupError(f"entry {entry} is in no task's record")
+        return self.entries[entry]
+
+    def name(self, index: int) -> str:
+        names = self.outcome.scenario.dataset.task_names()
+        return f"task {index} ({names[index]})" if 0 <= index < len(names) else f"task {index}"
+
+    def _tasks(self) -> list[int]:
+        """Every task acknowledged or dead-lettered as expected, never both."""
+        expect = self.outcome.scenario.expect
+        done = {self.index(e) for e in self.final.done}
+        dead = {d.index for d in self.final.dead}
+        missing = sorted(set(range(len(self.reference))) - done - dead)
+        for i in missing:
+            self.problems.append(f"{self.name(i)} was never acknowledged nor dead-lettered")
+        for i in sorted(done & dead):
+            self.problems.append(f"{self.name(i)} was both acknowledged and dead-lettered")
+        unexpected = dead - set(expect.dead) if not expect.allow_dead else set()
+        for i in sorted(unexpected):
+            self.problems.append(f"{self.name(i)} was dead-lettered, which the scenario forbids")
+        for i in sorted(set(expect.dead) - dead):
+            self.problems.append(f"{self.name(i)} should have been dead-lettered but was not")
+        self._job_counters(len(self.final.done), len(self.final.dead))
+        return missing
+
+    def _job_counters(self, n_done: int, n_dead: int) -> None:
+        job = self.final.job or {}
+        state = job.get("state")
+        if state not in ("done", "failed"):
+            self.problems.append(f"the job ended in state {state!r}, not done or failed")
+        for field, actual in (("tasks_done", n_done), ("tasks_failed", n_dead)):
+            if field in job and int(job[field]) != actual:
+                self.problems.append(
+                    f"the job hash says {field}={job[field]}, Redis holds {actual}"
+                )
+
+    def _counts(self) -> tuple[list[WordDiff], list[str]]:
+        dead = {d.index for d in self.final.dead}
+        expected = _total(self.reference, [i for i in range(len(self.reference)) if i not in dead])
+        diffs = diff_counts(expected, self.final.counts)
+        known = set().union(*self.reference) if self.reference else set()
+        foreign = sorted(w for w in self.final.counts if w not in known)
+        if diffs:
+            shown = ", ".join(f"{d.word!r}: {d.actual} not {d.expected}" for d in diffs[:5])
+            self.problems.append(
+                f"{len(diffs)} word count(s) differ from the serial count: {shown}"
+            )
+        if foreign:
+            self.problems.append(f"{len(foreign)} word(s) in no input: {foreign[:5]!r}")
+        return diffs, foreign
+
+    def _exactly_once(self) -> list[int]:
+        """Replay the history: an accepted commit of a task already acknowledged is a
+        duplicate, unless a Redis restart during that commit brought the ack back."""
+        acked: dict[str, float | None] = {}  # entry -> None (a commit), or restart time
+        invoked: dict[str, float] = {}
+        doubled: set[int] = set()
+        for op in self.outcome.history:
+            if op.f == h.COMMIT and op.type == "invoke":
+                invoked[op.process] = op.time
+            elif op.f == h.COMMIT and op.type == "ok":
+                began = invoked.pop(op.process, op.time)
+                for entry in op.value.get("entries") or []:
+                    restored = acked.get(entry, -1.0)
+                    if entry in acked and (restored is None or restored < began):
+                        doubled.add(self.index(entry))
+                    acked[entry] = None
+            elif op.process == "nemesis" and op.type == "ok" and "done_after" in op.value:
+                after = set(op.value["done_after"])
+                acked = {e: acked.get(e, op.time) for e in after}
+        for i in sorted(doubled):
+            self.problems.append(f"{self.name(i)} was committed twice (accepted twice)")
+        lost = sorted(e for e in acked if e not in self.final.done)
+        if lost:
+            self.problems.append(f"acknowledged commits lost without a Redis restart: {lost}")
+        return sorted(doubled)
+
+    def _samples(self) -> int:
+        bad = 0
+        for sample in self.outcome.samples:
+            expected = _total(self.reference, [self.index(e) for e in sample.done])
+            diffs = diff_counts(expected, sample.counts)
+            if diffs:
+                bad += 1
+                if bad <= 3:
+                    self.problems.append(
+                        f"sample at {sample.time:.3f} s: counts do not match the "
+                        f"{len(sample.done)} acknowledged task(s): {len(diffs)} word(s) "
+                        f"differ, e.g. {diffs[0].word!r}: {diffs[0].actual} not {diffs[0].expected}"
+                    )
+        return bad
+
+    def _liveness(self) -> None:
+        out = self.outcome
+        if out.driver_failure:
+            self.problems.append(f"liveness: {out.driver_failure}")
+            return
+        if out.finished_at is None:
+            self.problems.append("liveness: the job was never seen finished")
+            return
+        late = out.finished_at - out.quiet_at
+        if late > out.scenario.liveness_s:
+            self.problems.append(
+                f"liveness: the job finished {late:.1f} s after the last fault, more than "
+                f"liveness_s={out.scenario.liveness_s:g}"
+            )
+
+
+def _entry_indexes(outcome: Outcome, final: FinalState) -> dict[str, int]:
+    """Entry ID -> task index, from the final stream and from delivery reports."""
+    entries = dict(final.entries)
+    for op in outcome.history:
+        if op.f in (h.DELIVER, h.CLAIM) and "entry" in op.value and "index" in op.value:
+            entries.setdefault(str(op.value["entry"]), int(op.value["index"]))
+    for dead in final.dead:
+        entries.setdefault(dead.entry, dead.index)
+    return entries
+
+
+def _total(reference: list[Counter[str]], indexes: list[int]) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for i in indexes:
+        total.update(reference[i])
+    return total
+
+
+def diff_counts(expected: Counter[str] | dict[str, int], actual: dict[str, int]) -> list[WordDiff]:
+    """Every word whose count differs, sorted by the word."""
+    words = sorted(set(expected) | set(actual))
+    return [
+        WordDiff(w, expected.get(w, 0), actual.get(w, 0))
+        for w in words
+        if expected.get(w, 0) != actual.get(w, 0)
+    ]

@@ -1,0 +1,141 @@
+"""The client role: the processes a run drives, namely the real ``python -m engine run``.
+
+The driver runs as a subprocess in a session of its own, and the workers it spawns stay
+in its process group, so one ``killpg`` ends the driver and every worker whatever state
+they are in (crashed driver, hung worker, Ctrl-C in the test). The crash hook, the
+controller's address and the reported points travel in the environment, which workers
+inherit from the driver.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from engine import crashpoints
+from engine.job import BOOTSTRAP_BATCH_ENV
+from engine.supervisor import URL_ENV
+from faults.agent import CONTROLLER_ENV, HOOK_SPEC, POINTS_ENV
+from faults.errors import RunnerError
+from faults.scenario import Scenario
+
+PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def driver_argv(
+    scenario: Scenario, data_dir: str, job_id: str, *, engine: str | None = None
+) -> list[str]:
+    """The command line of the driver for ``scenario`` (the Redis URL is in the env)."""
+    settings = scenario.settings
+    respawns = 3 * scenario.workers + 2 * len(scenario.faults) + 10
+    argv = [
+        sys.executable, "-m", "engine", "run", data_dir,
+        "--job", job_id,
+        "--workers", str(scenario.workers),
+        "--claim-timeout", f"{settings.claim_timeout_ms}ms",
+        "--max-attempts", str(settings.max_attempts),
+        "--max-respawns", str(respawns),
+        "--split-on", settings.split_on,
+        "--top", "0",
+        "--no-progress",
+    ]  # fmt: skip
+    if settings.lower:
+        argv.append("--lower")
+    if settings.csv_column:
+        argv += ["--csv-column", settings.csv_column]
+    if engine:
+        argv += ["--engine", engine]
+    return argv
+
+
+def driver_env(
+    redis_url: str, controller: str, points: Sequence[str], bootstrap_batch: int
+) -> dict[str, str]:
+    """The environment of the driver, inherited by its workers."""
+    path = os.environ.get("PYTHONPATH")
+    return {
+        **os.environ,
+        URL_ENV: redis_url,
+        crashpoints.HOOK_ENV: HOOK_SPEC,
+        CONTROLLER_ENV: controller,
+        POINTS_ENV: ",".join(points),
+        BOOTSTRAP_BATCH_ENV: str(bootstrap_batch),
+        "PYTHONPATH": PROJECT_ROOT + (os.pathsep + path if path else ""),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+class DriverProcess:
+    """One incarnation of the driver, its output appended to ``log_path``."""
+
+    def __init__(self, argv: list[str], env: Mapping[str, str], log_path: Path) -> None:
+        self.argv = argv
+        self.env = dict(env)
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise RunnerError("the driver was not started: call start() first")
+        return self.proc.pid
+
+    def start(self) -> None:
+        try:
+            with open(self.log_path, "ab") as log:
+                self.proc = subprocess.Popen(
+                    self.argv,
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            raise RunnerError(f"cannot start the driver {self.argv[:4]}: {exc}") from exc
+
+    def poll(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def kill_group(self) -> None:
+        """SIGKILL the driver's whole process group (its workers included) and reap it."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+        self.proc.wait()
+
+
+def kill_ours(pids: set[int], marker: str) -> list[int]:
+    """SIGKILL those of ``pids`` still alive whose environment holds ``marker``.
+
+    The marker (the run's controller path) proves a PID still belongs to this run and was
+    not reused by an unrelated process since it reported.
+    """
+    killed = []
+    needle = marker.encode()
+    for pid in sorted(pids):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue  # gone already, or not ours to read
+        if needle in environ:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+    return killed
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])

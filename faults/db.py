@@ -1,0 +1,195 @@
+"""The database role: the Redis node of one run, the harm done to it, and what it holds.
+
+:class:`DB` wraps a :class:`~engine.nodes.base.RedisNode` with the nemesis' primitive
+actions (kill and restart from disk, restart with the disk wiped, pause, snapshot), each
+recorded in the history, and with the two reads the checker needs: an atomic sample of a
+job's counts and acknowledged set while it runs, and its whole final state.
+
+Reads go through the job-key layout of :mod:`engine.keys`, which is part of the engine's
+contract with any implementation (see :mod:`engine.plugins`), not through engine code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import redis
+
+from engine.errors import NodeError
+from engine.keys import JobKeys
+from engine.nodes.base import Persistence, RedisNode
+from engine.tokenize import decode
+from faults.errors import RunnerError
+from faults.history import History
+
+T = TypeVar("T")
+NEMESIS = "nemesis"
+READ_TIMEOUT_S = 5.0
+SAMPLE_TIMEOUT_S = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """The job as one atomic read saw it (``time`` in seconds since the run started)."""
+
+    time: float
+    done: frozenset[str]
+    counts: dict[str, int]
+    state: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class DeadLetter:
+    entry: str
+    index: int
+    error: str
+    consumer: str
+
+
+@dataclasses.dataclass(frozen=True)
+class FinalState:
+    """What Redis holds for the job once the run is over. ``job`` is ``None`` when Redis
+    has no such job (its data was lost after the job finished); ``entries`` maps each
+    stream entry ID to its task index."""
+
+    counts: dict[str, int]
+    done: frozenset[str]
+    dead: tuple[DeadLetter, ...]
+    job: dict[str, str] | None
+    entries: dict[str, int]
+
+
+def make_node(backend: str, persistence: Persistence) -> RedisNode:
+    """A fresh, unstarted node of ``backend`` (``process``, ``docker`` or ``auto``)."""
+    from engine.nodes.factory import make_node as factory
+
+    try:
+        return factory(backend, persistence=persistence)  # type: ignore[arg-type]
+    except NodeError as exc:
+        raise RunnerError(f"cannot create a {backend} Redis node: {exc}") from exc
+
+
+class DB:
+    """One run's Redis node. ``owned`` nodes are closed (data removed) by :meth:`teardown`."""
+
+    def __init__(self, node: RedisNode, history: History, *, owned: bool) -> None:
+        self.node = node
+        self.history = history
+        self.owned = owned
+
+    @property
+    def url(self) -> str:
+        return self.node.url
+
+    def setup(self) -> None:
+        try:
+            self.node.start()
+        except NodeError as exc:
+            raise RunnerError(f"cannot start Redis for the run: {exc}") from exc
+        self.history.add("ok", NEMESIS, "redis-start", {"persistence": str(self.node.persistence)})
+
+    def teardown(self) -> None:
+        """Close the node if this run made it; else hand it back running, not paused."""
+        if self.owned:
+            self.node.close()  # stops (resuming first) and removes its data
+        elif self.node.is_running():
+            self.node.resume()
+
+    # --- the nemesis' primitive actions ------------------------------------------------
+
+    def kill(self, keys: JobKeys, downtime_ms: int, *, wipe: bool) -> dict[str, Any]:
+        """SIGKILL and restart (from disk, or with the disk wiped) after ``downtime_ms``.
+
+        Returns what Redis came back with: the job's acknowledged set, which the checker
+        needs to tell a lost commit from a duplicated one.
+        """
+        self.node.restart(wipe=wipe, downtime_s=downtime_ms / 1000)
+        done = self.read(lambda c: sorted(_text(e) for e in c.smembers(keys.done)))
+        return {"done_after": done, "job_after": self.read(lambda c: c.exists(keys.job)) == 1}
+
+    def pause(self, ms: int) -> dict[str, Any]:
+        self.node.pause()
+        try:
+            time.sleep(ms / 1000)
+        finally:
+            self.node.resume()
+        return {}
+
+    def snapshot(self) -> dict[str, Any]:
+        self.node.bgsave()
+        return {}
+
+    # --- reads -------------------------------------------------------------------------
+
+    def read(self, operation: Callable[[redis.Redis], T], *, tries: int = 3) -> T:
+        """Run a read on a fresh client, retrying a connection hiccup a few times."""
+        for attempt in range(tries):
+            client = self.node.client(
+                socket_timeout=READ_TIMEOUT_S, socket_connect_timeout=READ_TIMEOUT_S
+            )
+            try:
+                return operation(client)
+            except (redis.ConnectionError, redis.TimeoutError):
+                if attempt == tries - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+            finally:
+                client.close()
+        raise AssertionError("unreachable")
+
+    def sampler_client(self) -> redis.Redis:
+        return self.node.client(
+            socket_timeout=SAMPLE_TIMEOUT_S, socket_connect_timeout=SAMPLE_TIMEOUT_S
+        )
+
+    @staticmethod
+    def sample(client: redis.Redis, keys: JobKeys, now: float) -> Sample:
+        """Counts, acknowledged set and state in one MULTI/EXEC: a consistent cut."""
+        pipe = client.pipeline(transaction=True)
+        pipe.zrange(keys.counts, 0, -1, withscores=True)
+        pipe.smembers(keys.done)
+        pipe.hget(keys.job, "state")
+        counts, done, state = pipe.execute()
+        return Sample(
+            time=now,
+            done=frozenset(_text(e) for e in done),
+            counts={decode(word): int(score) for word, score in counts},
+            state=None if state is None else _text(state),
+        )
+
+    def final_state(self, keys: JobKeys) -> FinalState:
+        """Everything the checker judges, read once the engine processes are gone."""
+
+        def read(client: redis.Redis) -> FinalState:
+            pipe = client.pipeline(transaction=True)
+            pipe.zrange(keys.counts, 0, -1, withscores=True)
+            pipe.smembers(keys.done)
+            pipe.xrange(keys.dead)
+            pipe.hgetall(keys.job)
+            pipe.xrange(keys.tasks)
+            counts, done, dead, job, tasks = pipe.execute()
+            return FinalState(
+                counts={decode(word): int(score) for word, score in counts},
+                done=frozenset(_text(e) for e in done),
+                dead=tuple(_dead_letter(entry, fields) for entry, fields in dead),
+                job={_text(k): _text(v) for k, v in job.items()} or None,
+                entries={_text(e): int(f.get(b"index", b"-1")) for e, f in tasks},
+            )
+
+        return self.read(read)
+
+
+def _dead_letter(entry: bytes, fields: dict[bytes, bytes]) -> DeadLetter:
+    return DeadLetter(
+        entry=_text(fields.get(b"entry", entry)),
+        index=int(fields.get(b"index", b"-1")),
+        error=decode(fields.get(b"error", b"")),
+        consumer=_text(fields.get(b"consumer", b"")),
+    )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value

@@ -1,0 +1,207 @@
+"""The nemesis: counts crash-point arrivals, decides which faults fire, and hurts Redis.
+
+Every arrival reported by an engine process comes here (through the controller). The
+nemesis first records what the arrival says about the task's life (delivered, claimed,
+commit invoked, commit accepted or refused), then counts it against each fault's trigger
+under one lock, so the k-th arrival is well defined however many workers race. A fault
+whose count reaches its ``nth`` fires once: Redis actions are carried out right here,
+while the reporting process still waits for its answer, and the process action (crash,
+raise, hang, slow) is returned for the agent to carry out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any
+
+import redis
+
+from engine import crashpoints as cp
+from engine.errors import NodeError
+from engine.keys import JobKeys
+from faults import history as h
+from faults.agent import CRASH_EXIT_CODE
+from faults.db import DB, NEMESIS
+from faults.history import History
+from faults.scenario import COMMIT, Fault, Scenario, Trigger
+
+ALWAYS_REPORTED = (
+    cp.WORKER_AFTER_READ,
+    cp.WORKER_AFTER_CLAIM,
+    cp.WORKER_BEFORE_COMMIT,
+    cp.WORKER_AFTER_COMMIT,
+    cp.DRIVER_BOOTSTRAP,
+    cp.DRIVER_BEFORE_RESULT,
+)
+"""Points every run reports: the task life events the history needs. The others (today
+``worker.after_count``) are reported only when a fault targets them."""
+_LIFE = {
+    cp.WORKER_AFTER_READ: h.DELIVER,
+    cp.WORKER_AFTER_CLAIM: h.CLAIM,
+    cp.WORKER_AFTER_COUNT: h.COUNT,
+    cp.DRIVER_BOOTSTRAP: h.BOOTSTRAP,
+    cp.DRIVER_BEFORE_RESULT: h.RESULT,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class FiredFault:
+    """A fault that fired: which (``index`` into the scenario's faults), where, on whom,
+    and when its effect began and ended (seconds since the run started)."""
+
+    index: int
+    fault: str
+    process: str
+    point: str
+    context: dict[str, Any]
+    time: float
+    end: float
+
+
+def process_name(role: str, pid: int) -> str:
+    return f"{role}-{pid}"
+
+
+def matches(trigger: Trigger, point: str, context: dict[str, Any]) -> bool:
+    """Whether an arrival at ``point`` counts toward ``trigger``."""
+    if trigger.point == COMMIT:
+        if point != cp.WORKER_AFTER_COMMIT or not context.get("accepted"):
+            return False
+    elif trigger.point != point:
+        return False
+    if trigger.task is None:
+        return True
+    indexes = context.get("indexes") or [context.get("index")]
+    return trigger.task in indexes
+
+
+class Nemesis:
+    """Fault decisions and Redis harm for one run."""
+
+    def __init__(self, scenario: Scenario, db: DB, history: History, keys: JobKeys) -> None:
+        self.faults: tuple[Fault, ...] = scenario.faults
+        self.db = db
+        self.history = history
+        self.keys = keys
+        self.fired: list[FiredFault] = []
+        self.errors: list[str] = []
+        self.hung: set[int] = set()
+        """PIDs told to hang: the runner kills them once the job is over."""
+        self.faulted: set[int] = set()
+        """PIDs told to crash or raise: a driver among them is restarted, not a failure."""
+        self.pids: set[int] = set()
+        self._arrivals = [0] * len(self.faults)
+        self._open_commits: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._redis_lock = threading.Lock()
+        self._quiet = False
+
+    def points(self) -> list[str]:
+        """The crash points engine processes must report."""
+        wanted = set(ALWAYS_REPORTED)
+        for fault in self.faults:
+            wanted.add(
+                cp.WORKER_AFTER_COMMIT if fault.trigger.point == COMMIT else fault.trigger.point
+            )
+        return sorted(wanted)
+
+    def arrive(self, point: str, context: dict[str, Any], pid: int, role: str) -> dict[str, Any]:
+        """Handle one arrival; returns the agent's answer (after any Redis action)."""
+        process = process_name(role, pid)
+        with self._lock:
+            self.pids.add(pid)
+            self._record(point, context, process)
+            due = [] if self._quiet else self._count(point, context)
+            fired_at = self.history.now()
+            for i in due:
+                self.history.add(
+                    "info",
+                    NEMESIS,
+                    h.FAULT,
+                    {"fault": str(self.faults[i]), "process": process, "point": point},
+                )
+        reply: dict[str, Any] = {"do": "continue"}
+        for i in due:
+            action = self.faults[i].action
+            if action.on_redis:
+                self._harm_redis(self.faults[i])
+            elif reply["do"] == "continue":
+                reply = self._process_action(i, pid)
+            end = self.history.now() + (action.ms / 1000 if action.kind == "slow" else 0.0)
+            self.fired.append(
+                FiredFault(i, str(self.faults[i]), process, point, dict(context), fired_at, end)
+            )
+        return reply
+
+    def _count(self, point: str, context: dict[str, Any]) -> list[int]:
+        due = []
+        for i, fault in enumerate(self.faults):
+            if matches(fault.trigger, point, context):
+                self._arrivals[i] += 1
+                if self._arrivals[i] == fault.trigger.nth:
+                    due.append(i)
+        return due
+
+    def _record(self, point: str, context: dict[str, Any], process: str) -> None:
+        """Turn an arrival into task-life operations of the history."""
+        if point == cp.WORKER_BEFORE_COMMIT:
+            value = {k: context.get(k) for k in ("consumer", "entries", "indexes")}
+            self._open_commits[process] = value
+            self.history.add("invoke", process, h.COMMIT, value)
+        elif point == cp.WORKER_AFTER_COMMIT:
+            self._open_commits.pop(process, None)
+            value = {k: context.get(k) for k in ("consumer", "entries", "indexes", "reason")}
+            self.history.add("ok" if context.get("accepted") else "fail", process, h.COMMIT, value)
+        elif point in _LIFE:
+            self.history.add("ok", process, _LIFE[point], dict(context))
+
+    def _process_action(self, i: int, pid: int) -> dict[str, Any]:
+        action = self.faults[i].action
+        if action.kind in ("crash", "raise"):
+            self.faulted.add(pid)
+        if action.kind == "hang":
+            self.hung.add(pid)
+        if action.kind == "crash":
+            return {"do": "crash", "code": CRASH_EXIT_CODE}
+        return {"do": action.kind, "ms": action.ms}
+
+    def _harm_redis(self, fault: Fault) -> None:
+        """Carry out a Redis action, one at a time, recording invoke and completion."""
+        action = fault.action
+        with self._redis_lock:
+            self.history.add("invoke", NEMESIS, action.kind, {"ms": action.ms, "fault": str(fault)})
+            try:
+                if action.kind in ("redis-kill", "redis-wipe"):
+                    wipe = action.kind == "redis-wipe"
+                    value = self.db.kill(self.keys, action.ms, wipe=wipe)
+                elif action.kind == "redis-pause":
+                    value = self.db.pause(action.ms)
+                else:
+                    value = self.db.snapshot()
+            except (NodeError, redis.RedisError, OSError) as exc:
+                message = f"{fault} failed: {type(exc).__name__}: {exc}"
+                self.errors.append(message)
+                self.history.add("fail", NEMESIS, action.kind, {"error": message})
+                return
+            self.history.add("ok", NEMESIS, action.kind, value)
+
+    def exited(self, pid: int, role: str) -> None:
+        """An engine process closed its connection: it ended (crashed, raised or finished).
+
+        A commit it had invoked without reporting the result may or may not have happened:
+        Jepsen's ``info``.
+        """
+        process = process_name(role, pid)
+        with self._lock:
+            open_commit = self._open_commits.pop(process, None)
+            if open_commit is not None:
+                self.history.add("info", process, h.COMMIT, open_commit)
+            self.history.add("info", process, h.EXIT, {"pid": pid})
+
+    def quiesce(self) -> None:
+        """Fire no more faults, and wait for a Redis action in progress to finish."""
+        with self._lock:
+            self._quiet = True
+        with self._redis_lock:
+            pass

@@ -1,0 +1,229 @@
+"""Running one scenario end to end: ``run_scenario(scenario, node) -> Outcome``.
+
+The runner writes the dataset to a temp dir, starts Redis (unless given a node), the
+controller and the sampler, then runs the driver subprocess, starting it again with the
+same ``--job`` after a fault crashed it, until the driver exits cleanly, gives up, or the
+scenario's timeout passes. It then reads the job's final state from Redis and returns it
+with the history. It prints nothing and judges nothing: that is the checker's job.
+
+Every exit path, a KeyboardInterrupt included, kills the driver's process group and any
+process that reported to this run's controller, stops the threads, closes the node if the
+run made it, and removes the temp dir.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+from engine.errors import JobFailedError
+from engine.keys import JobKeys
+from engine.nodes.base import RedisNode
+from faults import history as h
+from faults.client import DriverProcess, driver_argv, driver_env, kill_ours, log_tail
+from faults.controller import Controller
+from faults.dataset import write
+from faults.db import DB, NEMESIS, make_node
+from faults.errors import RunnerError
+from faults.history import History, OpType
+from faults.nemesis import Nemesis
+from faults.outcome import DriverRun, Outcome
+from faults.sampler import Sampler
+from faults.scenario import Scenario
+
+RUNNER = "runner"
+POLL_S = 0.02
+
+
+def backend_of(node: RedisNode) -> str:
+    return {"ProcessNode": "process", "ContainerNode": "docker"}.get(
+        type(node).__name__, type(node).__name__
+    )
+
+
+def run_scenario(
+    scenario: Scenario,
+    node: RedisNode | str = "process",
+    *,
+    engine: str | None = None,
+    timeout_s: float | None = None,
+) -> Outcome:
+    """Run ``scenario`` on ``node``: a backend name (a node is made with the scenario's
+    persistence and closed at the end) or a node of yours with that persistence (started
+    if needed, left running). ``engine`` is passed to the driver as ``--engine``."""
+    history = History()
+    persistence = scenario.settings.persistence_spec()
+    if isinstance(node, str):
+        db = DB(make_node(node, persistence), history, owned=True)
+    elif node.persistence != persistence:
+        raise RunnerError(
+            f"the node's persistence is {node.persistence}, the scenario's {persistence}: "
+            f"make the node with persistence=Persistence.parse({str(persistence)!r})"
+        )
+    else:
+        db = DB(node, history, owned=False)
+    run = _Run(scenario, db, history, engine, timeout_s or scenario.timeout_s)
+    try:
+        run.execute()
+    finally:
+        run.cleanup()
+    return run.outcome
+
+
+class _Run:
+    """The state of one run, so that cleanup can find everything that was started."""
+
+    def __init__(
+        self, scenario: Scenario, db: DB, history: History, engine: str | None, timeout_s: float
+    ) -> None:
+        self.scenario = scenario
+        self.db = db
+        self.history = history
+        self.engine = engine
+        self.timeout_s = timeout_s
+        self.keys = JobKeys(f"fx-{scenario.name[:40]}-{secrets.token_hex(4)}")
+        self.tmp = Path(tempfile.mkdtemp(prefix="faults-"))
+        self.socket_path = str(self.tmp / "ctl.sock")
+        self.log_path = self.tmp / "engine.log"
+        self.nemesis = Nemesis(scenario, db, history, self.keys)
+        self.controller = Controller(self.socket_path, self.nemesis)
+        self.sampler = Sampler(db, self.keys, history)
+        self.drivers: list[DriverProcess] = []
+        self.outcome = Outcome(scenario, backend_of(db.node), self.keys.job_id, history)
+        self.outcome.marker = self.socket_path
+
+    def execute(self) -> None:
+        data_dir = write(self.scenario.dataset, self.tmp / "data")
+        self.db.setup()
+        self.controller.start()
+        self.sampler.start()
+        self.outcome.setup_s = self.history.now()
+        argv = driver_argv(self.scenario, str(data_dir), self.keys.job_id, engine=self.engine)
+        env = driver_env(
+            self.db.url, self.socket_path, self.nemesis.points(),
+            self.scenario.settings.bootstrap_batch,
+        )  # fmt: skip
+        self._drive(argv, env)
+        self.nemesis.quiesce()
+        self._finish()
+
+    def _start_driver(self, argv: list[str], env: dict[str, str]) -> DriverProcess:
+        driver = DriverProcess(argv, env, self.log_path)
+        driver.start()
+        self.drivers.append(driver)
+        self.history.add("invoke", RUNNER, h.DRIVER, {"pid": driver.pid, "run": len(self.drivers)})
+        self.outcome.drivers.append(DriverRun(driver.pid, self.history.now(), None, None))
+        return driver
+
+    def _drive(self, argv: list[str], env: dict[str, str]) -> None:
+        """Run the driver until it exits cleanly, fails on its own, or time runs out."""
+        deadline = self.history.start + self.timeout_s
+        driver = self._start_driver(argv, env)
+        restarts_left = 1 + sum(f.trigger.on_driver for f in self.scenario.faults)
+        while True:
+            code = driver.poll()
+            if code is None:
+                if time.monotonic() > deadline:
+                    self.outcome.error = (
+                        f"timeout: the job did not finish within {self.timeout_s:.0f} s "
+                        "(raise the scenario's timeout_s if the machine is slow)"
+                    )
+                    self.history.add("info", RUNNER, "timeout", {"after_s": self.timeout_s})
+                    driver.kill_group()
+                    return
+                self._release_stragglers()
+                time.sleep(POLL_S)
+                continue
+            clean = self._clean_exit(driver, code)
+            self._ended(driver, code, clean)
+            if clean:
+                return
+            if driver.pid in self.nemesis.faulted and restarts_left > 0:
+                restarts_left -= 1
+                driver = self._start_driver(argv, env)
+                continue
+            self.outcome.driver_failure = (
+                f"the driver exited with status {code}: {log_tail(self.log_path, 5)}"
+            )
+            return
+
+    def _clean_exit(self, driver: DriverProcess, code: int) -> bool:
+        """Exit 0, or the engine's "finished, but some inputs failed" with a failed job."""
+        if code == 0:
+            return True
+        if code != JobFailedError.exit_code or driver.pid in self.nemesis.faulted:
+            return False
+        try:
+            state = self.db.read(lambda c: c.hget(self.keys.job, "state"))
+        except (redis.RedisError, OSError):
+            return False
+        return state == b"failed"
+
+    def _ended(self, driver: DriverProcess, code: int, clean: bool) -> None:
+        driver.kill_group()  # workers of a crashed driver would otherwise run on
+        kind: OpType = "ok" if clean else "info" if driver.pid in self.nemesis.faulted else "fail"
+        self.history.add(kind, RUNNER, h.DRIVER, {"pid": driver.pid, "exit": code})
+        run = self.outcome.drivers[-1]
+        self.outcome.drivers[-1] = DriverRun(run.pid, run.started, self.history.now(), code)
+        if clean and self.outcome.finished_at is None:
+            self.outcome.finished_at = self.sampler.finished_at or self.history.now()
+
+    def _release_stragglers(self) -> None:
+        """Once the job is over, kill hung workers: nobody else will, but the driver would
+        wait for them before it exits."""
+        if self.sampler.finished_at is not None and self.nemesis.hung:
+            for pid in kill_ours(self.nemesis.hung, self.socket_path):
+                self.history.add("info", NEMESIS, "kill-straggler", {"pid": pid})
+            self.nemesis.hung.clear()
+
+    def _finish(self) -> None:
+        """Read what Redis holds for the job once no engine process is left."""
+        self.sampler.stop()
+        kill_ours(self.nemesis.pids, self.socket_path)
+        out = self.outcome
+        if self.sampler.finished_at is not None:
+            out.finished_at = min(out.finished_at or self.sampler.finished_at,
+                                  self.sampler.finished_at)  # fmt: skip
+        out.samples = list(self.sampler.samples)
+        out.fired = list(self.nemesis.fired)
+        out.log_tail = log_tail(self.log_path, 40)
+        if self.nemesis.errors and out.error is None:
+            out.error = "the nemesis failed: " + "; ".join(self.nemesis.errors)
+        try:
+            final = self.db.final_state(self.keys)
+        except (redis.RedisError, OSError) as exc:
+            out.error = out.error or f"cannot read the final state from Redis: {exc}"
+            return
+        out.final = final
+        for dead in final.dead:
+            self.history.add("info", RUNNER, h.DEAD_LETTER, {"entry": dead.entry,
+                             "index": dead.index, "error": dead.error})  # fmt: skip
+        self.history.add("ok", RUNNER, h.FINAL, {
+            "done": sorted(final.done), "state": (final.job or {}).get("state"),
+            "words": len(final.counts),
+        })  # fmt: skip
+
+    def cleanup(self) -> None:
+        """Leave nothing behind, whatever happened; each step runs even if one fails."""
+        steps: list[Callable[[], object]] = [
+            *(d.kill_group for d in self.drivers),
+            lambda: kill_ours(self.nemesis.pids, self.socket_path),
+            self.sampler.stop,
+            self.controller.stop,
+            self.db.teardown,
+            lambda: shutil.rmtree(self.tmp, ignore_errors=True),
+        ]
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:
+                self.outcome.problems.append(f"cleanup: {type(exc).__name__}: {exc}")
+        self.outcome.fired = list(self.nemesis.fired)
+        self.outcome.duration_s = self.history.now()
+        self.outcome.problems += self.controller.failures

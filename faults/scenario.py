@@ -1,0 +1,286 @@
+"""Scenarios as plain data: what to count, with which settings, and which faults to inject.
+
+A scenario is everything needed to replay a run: the dataset (explicit bytes, or a seeded
+generator and its parameters), the number of workers, the engine settings, and a list of
+faults, each a trigger (the k-th arrival at a crash point) and an action. It has a JSON
+form that round-trips exactly, so a failing case found by a generator can be saved, put
+under ``tests/scenarios/`` and replayed as is.
+
+Triggers count arrivals *globally*: ``worker.after_count#2`` is the second arrival at that
+point by any worker process of the job, whichever it is; ``commit#3`` is the third
+accepted commit (one worker batch) of the job. A task filter (``@INDEX``) counts only
+arrivals carrying that task, which makes a replay follow the same path even when workers
+race for tasks. Counts span driver restarts and respawned workers, so each fault fires at
+most once.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import re
+from typing import Any
+
+from engine import crashpoints as cp
+from engine.errors import ConfigError
+from engine.nodes.base import Persistence
+from faults.errors import ScenarioError
+
+COMMIT = "commit"
+"""Pseudo crash point: the n-th *accepted* commit, reached at ``worker.after_commit``."""
+POINTS = (*cp.ALL, COMMIT)
+PROCESS_ACTIONS = ("crash", "raise", "hang", "slow")
+"""Done by the process that reached the trigger (worker or driver)."""
+REDIS_ACTIONS = ("redis-kill", "redis-wipe", "redis-pause", "redis-snapshot")
+"""Done by the controller on the Redis node while the triggering process waits."""
+ACTIONS = PROCESS_ACTIONS + REDIS_ACTIONS
+_NEEDS_MS = ("slow", "redis-pause")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_FAULT = re.compile(
+    r"^(?P<at>[a-z_.]+)(?:@(?P<task>\d+))?(?:#(?P<nth>\d+))?:(?P<do>[a-z-]+)"
+    r"(?:=(?P<ms>\d+)(?:ms)?)?$"
+)
+FAULT_SYNTAX = (
+    "POINT[@TASK][#N]:ACTION[=MS], e.g. worker.after_count#2:crash or commit#3:redis-kill"
+)
+
+
+def _fail(message: str) -> None:
+    raise ScenarioError(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class Trigger:
+    """The ``nth`` arrival at ``point`` (of ``task`` only, if given), counted job-wide."""
+
+    point: str
+    nth: int = 1
+    task: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.point not in POINTS:
+            _fail(f"unknown crash point {self.point!r}: use one of {', '.join(POINTS)}")
+        if self.nth < 1:
+            _fail(f"trigger {self.point}#{self.nth}: N counts arrivals from 1, use #1 or more")
+        if self.task is not None and self.task < 0:
+            _fail(f"trigger {self.point}@{self.task}: task indexes start at 0")
+
+    @property
+    def on_driver(self) -> bool:
+        return self.point.startswith("driver.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Action:
+    """What happens at the trigger; ``ms`` is the sleep of ``slow``, the length of
+    ``redis-pause``, or the downtime of ``redis-kill``/``redis-wipe``."""
+
+    kind: str
+    ms: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ACTIONS:
+            _fail(f"unknown action {self.kind!r}: use one of {', '.join(ACTIONS)}")
+        if self.ms < 0:
+            _fail(f"action {self.kind}={self.ms}: a duration cannot be negative")
+        if self.kind in _NEEDS_MS and self.ms == 0:
+            _fail(f"action {self.kind!r} needs a duration: write {self.kind}=MS, e.g. =500")
+        if self.kind in ("crash", "raise", "hang", "redis-snapshot") and self.ms:
+            _fail(f"action {self.kind!r} takes no duration, got ={self.ms}: drop it")
+
+    @property
+    def on_redis(self) -> bool:
+        return self.kind in REDIS_ACTIONS
+
+
+@dataclasses.dataclass(frozen=True)
+class Fault:
+    """A trigger and the action it sets off (each fault fires at most once)."""
+
+    trigger: Trigger
+    action: Action
+
+    def __post_init__(self) -> None:
+        if self.trigger.on_driver and self.action.kind == "hang":
+            _fail(f"{self}: a hung driver only ends in the timeout; use crash to restart it")
+        if self.trigger.on_driver and self.trigger.task is not None:
+            _fail(f"{self}: driver crash points carry no task, drop @{self.trigger.task}")
+
+    def __str__(self) -> str:
+        task = "" if self.trigger.task is None else f"@{self.trigger.task}"
+        ms = f"={self.action.ms}" if self.action.ms else ""
+        return f"{self.trigger.point}{task}#{self.trigger.nth}:{self.action.kind}{ms}"
+
+    @classmethod
+    def parse(cls, text: str) -> Fault:
+        """Read the compact form, :data:`FAULT_SYNTAX` (the inverse of ``str``)."""
+        match = _FAULT.match(text.strip())
+        if match is None:
+            raise ScenarioError(f"cannot read fault {text!r}: write {FAULT_SYNTAX}")
+        task, nth, ms = match.group("task"), match.group("nth"), match.group("ms")
+        return cls(
+            Trigger(match.group("at"), int(nth) if nth else 1, int(task) if task else None),
+            Action(match.group("do"), int(ms) if ms else 0),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class FileSpec:
+    """One input file, by name (its task index is its rank among the sorted names)."""
+
+    name: str
+    data: bytes
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            _fail(f"file name {self.name!r}: use letters, digits, '.', '_', '-' (no '/')")
+
+
+@dataclasses.dataclass(frozen=True)
+class Generated:
+    """Parameters of :func:`faults.dataset.generate_files`, a pure function of them.
+
+    ``exotic`` mixes in bytes that are not UTF-8, Unicode spaces, tabs and CRLF line ends;
+    ``csv_files`` adds CSV files whose column ``text`` holds the words.
+    """
+
+    seed: int
+    files: int = 4
+    words: int = 400
+    vocabulary: int = 60
+    exotic: bool = True
+    csv_files: int = 0
+
+    def __post_init__(self) -> None:
+        for field in ("files", "words", "vocabulary", "csv_files"):
+            if getattr(self, field) < 0:
+                _fail(f"generated.{field} = {getattr(self, field)}: must be 0 or more")
+        if self.vocabulary < 1:
+            _fail("generated.vocabulary must be at least 1 word")
+
+    def names(self) -> list[str]:
+        text = [f"gen-{i:03d}.txt" for i in range(self.files)]
+        return text + [f"gen-{i:03d}.csv" for i in range(self.csv_files)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """Explicit files and/or generated ones, all written to one directory."""
+
+    files: tuple[FileSpec, ...] = ()
+    generated: Generated | None = None
+
+    def __post_init__(self) -> None:
+        names = self.names()
+        if not names:
+            _fail("the dataset is empty: give dataset.files or dataset.generated")
+        if len(set(names)) != len(names):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            _fail(f"dataset file names repeat: {', '.join(dupes)}; rename them")
+
+    def names(self) -> list[str]:
+        """Every file name, explicit then generated, unsorted."""
+        generated = self.generated.names() if self.generated else []
+        return [f.name for f in self.files] + generated
+
+    def task_names(self) -> list[str]:
+        """File names in task order: the engine sorts paths, and all share one directory."""
+        return sorted(self.names())
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Engine settings of the job (``persistence`` also configures the Redis node)."""
+
+    claim_timeout_ms: int = 500
+    max_attempts: int = 5
+    persistence: str = "none"
+    split_on: str = "whitespace"
+    lower: bool = False
+    csv_column: str | None = None
+    bootstrap_batch: int = 500
+
+    def __post_init__(self) -> None:
+        if self.claim_timeout_ms < 1 or self.max_attempts < 1 or self.bootstrap_batch < 1:
+            _fail(
+                "settings.claim_timeout_ms, max_attempts and bootstrap_batch must be positive, "
+                f"got {self.claim_timeout_ms}, {self.max_attempts}, {self.bootstrap_batch}"
+            )
+        if self.split_on not in ("whitespace", "space"):
+            _fail(f"settings.split_on = {self.split_on!r}: use 'whitespace' or 'space'")
+        self.persistence_spec()
+
+    def persistence_spec(self) -> Persistence:
+        try:
+            return Persistence.parse(self.persistence)
+        except ConfigError as exc:
+            raise ScenarioError(f"settings.persistence: {exc}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Expect:
+    """Which tasks may end in the dead-letter stream: exactly ``dead``, unless
+    ``allow_dead`` accepts any (still requiring those in ``dead``)."""
+
+    dead: tuple[int, ...] = ()
+    allow_dead: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """One reproducible run. ``timeout_s`` bounds the whole run; ``liveness_s`` bounds the
+    time from the end of the last fault to the end of the job."""
+
+    name: str
+    dataset: Dataset
+    workers: int = 3
+    settings: Settings = dataclasses.field(default_factory=Settings)
+    faults: tuple[Fault, ...] = ()
+    expect: Expect = dataclasses.field(default_factory=Expect)
+    description: str = ""
+    timeout_s: float = 60.0
+    liveness_s: float = 20.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            _fail(f"scenario name {self.name!r}: use letters, digits, '.', '_', '-'")
+        if not 1 <= self.workers <= 32:
+            _fail(f"workers = {self.workers}: use 1 to 32")
+        if self.timeout_s <= 0 or self.liveness_s <= 0:
+            _fail(
+                f"timeout_s and liveness_s must be positive, got {self.timeout_s}, "
+                f"{self.liveness_s}"
+            )
+        n_tasks = len(self.dataset.names())
+        for index in (*self.expect.dead, *(f.trigger.task for f in self.faults)):
+            if index is not None and index >= n_tasks:
+                _fail(f"task {index} does not exist: the dataset has tasks 0..{n_tasks - 1}")
+        has_csv = any(n.lower().endswith(".csv") for n in self.dataset.names())
+        if has_csv and not self.settings.csv_column:
+            _fail("the dataset has .csv files: set settings.csv_column to their text column")
+
+    def to_json(self) -> str:
+        from faults.scenario_json import dump
+
+        return dump(self)
+
+    @classmethod
+    def from_json(cls, text: str) -> Scenario:
+        from faults.scenario_json import load
+
+        return load(text)
+
+
+def encode_file(spec: FileSpec) -> dict[str, Any]:
+    """``text`` when the bytes are UTF-8, else ``base64``: readable where possible, exact always."""
+    try:
+        return {"name": spec.name, "text": spec.data.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"name": spec.name, "base64": base64.b64encode(spec.data).decode("ascii")}
+
+
+def canonical(data: Any) -> str:
+    """The one JSON text of a JSON value: what saved scenarios look like."""
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,212 @@
+"""The checker fed hand-made outcomes: right ones pass, wrong ones are named precisely.
+
+No Redis: an :class:`Outcome` is plain data, so each test builds the final state, the
+history and the samples a run would have produced, then breaks one thing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from faults.checker import WordDiff, check
+from faults.db import DeadLetter, FinalState, Sample
+from faults.history import History
+from faults.nemesis import FiredFault
+from faults.outcome import DriverRun, Outcome
+from faults.scenario import Dataset, Expect, FileSpec, Scenario
+
+FILES = (FileSpec("a.txt", b"one two two"), FileSpec("b.txt", b"two three caf\xff"))
+TRUE_COUNTS = {"one": 1, "two": 3, "three": 1, "caf\udcff": 1}
+ENTRIES = {"1-0": 0, "2-0": 1}
+
+
+def good_outcome(**scenario_fields: object) -> Outcome:
+    """What a correct run of two tasks, each committed once by its own worker, looks like."""
+    scenario = Scenario(name="hand", dataset=Dataset(files=FILES), **scenario_fields)  # type: ignore[arg-type]
+    history = History(start=0.0)
+    for n, entry in enumerate(ENTRIES, start=1):
+        process = f"worker-{n}"
+        value = {"entries": [entry], "indexes": [ENTRIES[entry]]}
+        history.add("ok", process, "deliver", {"entry": entry, "index": ENTRIES[entry]})
+        history.add("invoke", process, "commit", value)
+        history.add("ok", process, "commit", value)
+    final = FinalState(
+        counts=dict(TRUE_COUNTS),
+        done=frozenset(ENTRIES),
+        dead=(),
+        job={"state": "done", "tasks_done": "2", "tasks_failed": "0"},
+        entries=dict(ENTRIES),
+    )
+    samples = [
+        Sample(0.1, frozenset(), {}, "ready"),
+        Sample(0.2, frozenset({"1-0"}), {"one": 1, "two": 2}, "ready"),
+        Sample(0.3, frozenset(ENTRIES), dict(TRUE_COUNTS), "done"),
+    ]
+    return Outcome(
+        scenario, "process", "job-1", history, final=final, samples=samples,
+        drivers=[DriverRun(100, 0.0, 0.5, 0)], finished_at=0.3,
+    )  # fmt: skip
+
+
+def with_final(outcome: Outcome, **changes: object) -> Outcome:
+    assert outcome.final is not None
+    outcome.final = dataclasses.replace(outcome.final, **changes)  # type: ignore[arg-type]
+    return outcome
+
+
+def test_a_correct_outcome_is_valid() -> None:
+    verdict = check(good_outcome())
+    assert verdict.status == "valid", verdict.problems
+    assert verdict.exit_code == 0
+
+
+def test_wrong_counts_name_the_words() -> None:
+    counts = {**TRUE_COUNTS, "two": 5, "ghost": 2}
+    del counts["one"]
+    verdict = check(with_final(good_outcome(), counts=counts))
+    assert verdict.status == "invalid"
+    assert verdict.exit_code == 1
+    assert set(verdict.words) == {
+        WordDiff("ghost", 0, 2), WordDiff("one", 1, 0), WordDiff("two", 3, 5),
+    }  # fmt: skip
+    assert verdict.foreign_words == ("ghost",)
+    assert any("'ghost'" in p for p in verdict.problems)
+
+
+def test_a_missing_task_is_named() -> None:
+    outcome = with_final(
+        good_outcome(),
+        done=frozenset({"1-0"}),
+        counts={"one": 1, "two": 2},
+        job={"state": "done", "tasks_done": "1", "tasks_failed": "0"},
+    )
+    verdict = check(outcome)
+    assert verdict.status == "invalid"
+    assert verdict.missing_tasks == (1,)
+    assert any("task 1 (b.txt) was never acknowledged" in p for p in verdict.problems)
+
+
+def test_a_task_committed_twice_is_named() -> None:
+    outcome = good_outcome()
+    value = {"entries": ["2-0"], "indexes": [1]}
+    outcome.history.add("invoke", "worker-9", "commit", value)
+    outcome.history.add("ok", "worker-9", "commit", value)
+    verdict = check(outcome)
+    assert verdict.status == "invalid"
+    assert verdict.doubled_tasks == (1,)
+    assert any("task 1 (b.txt) was committed twice" in p for p in verdict.problems)
+
+
+def test_a_commit_redone_after_redis_lost_it_is_not_a_duplicate() -> None:
+    outcome = good_outcome()
+    outcome.history.add("ok", "nemesis", "redis-kill", {"done_after": ["1-0"]})
+    value = {"entries": ["2-0"], "indexes": [1]}
+    outcome.history.add("invoke", "worker-9", "commit", value)
+    outcome.history.add("ok", "worker-9", "commit", value)
+    assert check(outcome).status == "valid"
+
+
+def test_a_commit_in_flight_across_a_restart_is_not_a_duplicate() -> None:
+    """Invoked before the restart, executed by a retry that landed before the nemesis
+    read the restored set, reported after: one commit, not two."""
+    outcome = good_outcome()
+    history = History(start=0.0)
+    for op in list(outcome.history)[:4]:  # task 0 committed; task 1 delivered, invoked
+        history.add(op.type, op.process, op.f, op.value)
+    history.add("invoke", "worker-2", "commit", {"entries": ["2-0"], "indexes": [1]})
+    history.add("ok", "nemesis", "redis-kill", {"done_after": ["1-0", "2-0"]})
+    history.add("ok", "worker-2", "commit", {"entries": ["2-0"], "indexes": [1]})
+    outcome.history = history
+    assert check(outcome).status == "valid"
+
+
+def test_a_non_atomic_sample_is_caught() -> None:
+    outcome = good_outcome()
+    outcome.samples.insert(2, Sample(0.25, frozenset({"1-0"}), {"one": 1, "two": 3}, "ready"))
+    verdict = check(outcome)
+    assert verdict.status == "invalid"
+    assert verdict.bad_samples == 1
+    assert any("sample at 0.250 s" in p and "'two': 3 not 2" in p for p in verdict.problems)
+
+
+def test_unexpected_and_missing_dead_letters() -> None:
+    dead = (DeadLetter("2-0", 1, "gave up", "w"),)
+    outcome = with_final(
+        good_outcome(expect=Expect(dead=(0,))),
+        done=frozenset({"1-0"}),
+        dead=dead,
+        counts={"one": 1, "two": 2},
+        job={"state": "failed", "tasks_done": "1", "tasks_failed": "1"},
+    )
+    problems = check(outcome).problems
+    assert any(
+        "task 1 (b.txt) was dead-lettered, which the scenario forbids" in p for p in problems
+    )
+    assert any("task 0 (a.txt) should have been dead-lettered" in p for p in problems)
+
+
+def test_expected_dead_letters_leave_the_rest_exact() -> None:
+    outcome = with_final(
+        good_outcome(expect=Expect(dead=(1,))),
+        done=frozenset({"1-0"}),
+        dead=(DeadLetter("2-0", 1, "gave up", "w"),),
+        counts={"one": 1, "two": 2},
+        job={"state": "failed", "tasks_done": "1", "tasks_failed": "1"},
+    )
+    outcome.samples = outcome.samples[:2]
+    history = History(start=0.0)
+    for op in outcome.history:
+        if op.process == "worker-1":  # worker 2 never committed task 1
+            history.add(op.type, op.process, op.f, op.value)
+    outcome.history = history
+    verdict = check(outcome)
+    assert verdict.status == "valid", verdict.problems
+
+
+def test_liveness_after_the_last_fault() -> None:
+    outcome = good_outcome(liveness_s=2.0)
+    outcome.fired = [FiredFault(0, "worker.after_read#1:hang", "worker-1", "x", {}, 1.0, 1.0)]
+    outcome.finished_at = 3.5
+    verdict = check(outcome)
+    assert verdict.status == "invalid"
+    assert any("2.5 s after the last fault" in p for p in verdict.problems)
+
+
+def test_a_driver_that_gives_up_is_invalid() -> None:
+    outcome = with_final(good_outcome(), job={"state": "ready"})
+    outcome.driver_failure = "the driver exited with status 2: error: workers exhausted"
+    verdict = check(outcome)
+    assert verdict.status == "invalid"
+    assert any("workers exhausted" in p for p in verdict.problems)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"error": "timeout: the job did not finish within 5 s"}, "timeout"),
+        ({"final": None}, "could not be read"),
+    ],
+)
+def test_unjudgeable_runs_are_unknown(change: dict[str, object], reason: str) -> None:
+    outcome = good_outcome()
+    for name, value in change.items():
+        setattr(outcome, name, value)
+    verdict = check(outcome)
+    assert verdict.status == "unknown"
+    assert verdict.exit_code == 2
+    assert reason in verdict.problems[0]
+
+
+def test_data_lost_after_the_end_is_unknown() -> None:
+    verdict = check(with_final(good_outcome(), job=None, done=frozenset(), counts={}))
+    assert verdict.status == "unknown"
+    assert "lost after the job finished" in verdict.problems[0]
+
+
+def test_the_checker_never_raises() -> None:
+    outcome = with_final(good_outcome(), done=frozenset({"1-0", "77-0"}))
+    verdict = check(outcome)
+    assert verdict.status == "unknown"
+    assert "the checker failed" in verdict.problems[0] and "77-0" in verdict.problems[0]

@@ -1,0 +1,82 @@
+"""A run leaves nothing behind: no driver, worker or redis-server process, no temp dir,
+whether it ends normally (with a straggler hung and a worker crashed on the way) or is
+interrupted by Ctrl-C in the middle of the job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psutil
+import pytest
+
+from faults import runner
+from faults.agent import CONTROLLER_ENV
+from faults.checker import check
+from faults.runner import run_scenario
+from faults.scenario import Dataset, Fault, Generated, Scenario, Settings
+
+
+def messy_scenario() -> Scenario:
+    return Scenario(
+        name="leftovers",
+        workers=3,
+        dataset=Dataset(generated=Generated(seed=4, files=6, words=200)),
+        settings=Settings(claim_timeout_ms=400),
+        faults=(
+            Fault.parse("worker.after_count#1:hang"),
+            Fault.parse("worker.after_read#3:crash"),
+        ),
+        timeout_s=120,
+    )
+
+
+def run_processes(marker: str) -> list[str]:
+    """Processes anywhere whose environment names this run's controller."""
+    found = []
+    for proc in psutil.process_iter(["pid", "name"]):
+        try:
+            if proc.environ().get(CONTROLLER_ENV) == marker and proc.status() != "zombie":
+                found.append(f"{proc.info['name']} (pid {proc.info['pid']})")
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def live_children() -> set[int]:
+    return {
+        child.pid
+        for child in psutil.Process().children(recursive=True)
+        if child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+    }
+
+
+def test_no_process_of_a_run_remains() -> None:
+    before = live_children()
+    outcome = run_scenario(messy_scenario(), "process")
+    verdict = check(outcome)
+    assert verdict.status == "valid", verdict.problems
+    assert {f.fault for f in outcome.fired} == {str(f) for f in messy_scenario().faults}
+    assert run_processes(outcome.marker) == []
+    assert live_children() - before == set(), "a driver, worker or redis-server survived"
+    assert not Path(outcome.marker).parent.exists(), "the temp dir was left behind"
+
+
+def test_an_interrupted_run_cleans_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C once the workers are busy: the KeyboardInterrupt goes through, after the
+    cleanup."""
+    seen: dict[str, str] = {}
+    release = runner._Run._release_stragglers
+
+    def interrupt_once_busy(self: runner._Run) -> None:
+        seen["marker"] = self.socket_path
+        if len(self.history.select("deliver")) >= 2:
+            raise KeyboardInterrupt
+        release(self)
+
+    monkeypatch.setattr(runner._Run, "_release_stragglers", interrupt_once_busy)
+    before = live_children()
+    with pytest.raises(KeyboardInterrupt):
+        run_scenario(messy_scenario(), "process")
+    assert run_processes(seen["marker"]) == []
+    assert live_children() - before == set()
+    assert not Path(seen["marker"]).parent.exists()

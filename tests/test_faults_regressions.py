@@ -1,0 +1,124 @@
+"""Every hand-written scenario under tests/scenarios/ replayed on each Redis backend.
+
+Each must be VALID against the real engine, every fault in it must actually fire (a
+scenario whose trigger is never reached tests nothing), and a few carry an extra check
+of the path they are about, read from the history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engine.nodes.base import RedisNode
+from faults import history as h
+from faults.agent import CRASH_EXIT_CODE
+from faults.checker import check
+from faults.outcome import Outcome
+from faults.report import render
+from faults.runner import run_scenario
+from faults.scenario import Scenario
+
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+SCENARIOS = sorted(SCENARIO_DIR.glob("*.json"))
+KNOWN_BUGS = {
+    "redis-rollback-before-result": (
+        "engine bug: the driver reads the result without checking that the job is still "
+        "finished, so a Redis rollback between the end of the job and that read goes unseen"
+    ),
+}
+"""Scenarios the real engine fails today: strict xfail, so a fix shows up as XPASS."""
+SCENARIO_PARAMS = [
+    pytest.param(
+        path,
+        id=path.stem,
+        marks=[pytest.mark.xfail(reason=KNOWN_BUGS[path.stem], strict=True)]
+        if path.stem in KNOWN_BUGS
+        else [],
+    )
+    for path in SCENARIOS
+]
+BACKENDS = [
+    pytest.param("process", id="process"),
+    pytest.param("docker", id="docker", marks=pytest.mark.docker),
+]
+
+
+def _commit_refused(outcome: Outcome, task: int) -> None:
+    refused = [
+        op for op in outcome.history.select(h.COMMIT, "fail")
+        if op.value.get("reason") == "not-owner" and task in op.value.get("indexes", [])
+    ]  # fmt: skip
+    assert refused, f"no refused commit of task {task} in the history"
+
+
+def _straggler_killed(outcome: Outcome) -> None:
+    assert outcome.history.select("kill-straggler"), "the hung worker was never killed"
+
+
+def _driver_restarted(outcome: Outcome) -> None:
+    codes = [run.exit_code for run in outcome.drivers]
+    assert codes == [CRASH_EXIT_CODE, 0], f"driver exit codes {codes}"
+
+
+def _bootstrapped_twice(outcome: Outcome) -> None:
+    first_batches = [op for op in outcome.history.select(h.BOOTSTRAP) if op.value["added"] == 2]
+    assert len(first_batches) == 2, "the bootstrap did not start over after the data loss"
+
+
+def _lost_everything(outcome: Outcome) -> None:
+    """The job vanished with Redis' data: the driver had to bootstrap it again. (What the
+    nemesis read after the restart may already show the new job: the driver can be
+    quicker than that read.)"""
+    (restart,) = [op for op in outcome.history if op.process == "nemesis" and op.type == "invoke"]
+    again = [op for op in outcome.history.select(h.BOOTSTRAP) if op.index > restart.index]
+    assert again, "the job was not bootstrapped again after Redis lost its data"
+
+
+def _kept_first_commit(outcome: Outcome) -> None:
+    first = outcome.history.select(h.COMMIT, "ok")[0]
+    (restart,) = [op for op in outcome.history if "done_after" in op.value]
+    assert set(first.value["entries"]) <= set(restart.value["done_after"])
+
+
+def _different_victims(outcome: Outcome) -> None:
+    assert len({fired.process for fired in outcome.fired}) == 2
+
+
+EXTRA: dict[str, Callable[[Outcome], None]] = {
+    "straggler-commit-refused": lambda outcome: _commit_refused(outcome, 0),
+    "straggler-hang": _straggler_killed,
+    "driver-crash-mid-bootstrap": _driver_restarted,
+    "driver-crash-before-result": _driver_restarted,
+    "redis-kill-mid-bootstrap": _bootstrapped_twice,
+    "redis-kill-no-persistence": _lost_everything,
+    "redis-wipe-mid-job": _lost_everything,
+    "redis-kill-aof-always": _kept_first_commit,
+    "two-workers-crash-same-task": _different_victims,
+}
+
+
+def test_every_scenario_file_is_listed() -> None:
+    assert len(SCENARIOS) >= 18
+    assert set(EXTRA) | set(KNOWN_BUGS) <= {path.stem for path in SCENARIOS}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("redis_backend", BACKENDS, indirect=True)
+@pytest.mark.parametrize("path", SCENARIO_PARAMS)
+def test_scenario_is_valid(
+    path: Path, redis_backend: str, redis_node_factory: Callable[..., RedisNode]
+) -> None:
+    scenario = Scenario.from_json(path.read_text(encoding="utf-8"))
+    node = redis_node_factory(start=False, persistence=scenario.settings.persistence_spec())
+    outcome = run_scenario(scenario, node)
+    verdict = check(outcome)
+    report = render(outcome, verdict)
+    assert verdict.status == "valid", report
+    assert not outcome.not_fired(), report
+    assert outcome.backend == redis_backend
+    extra = EXTRA.get(scenario.name)
+    if extra is not None:
+        extra(outcome)

@@ -129,20 +129,49 @@ def _drive(
     )
     progress = Progress(enabled=options.progress)
     try:
-        if not info.finished:
-            pool.start()
-            info = _wait(client, keys, settings, tasks, pool, progress, node, engine)
+        while True:
+            if not info.finished:
+                if not pool.procs:
+                    pool.start()
+                info = _wait(client, keys, settings, tasks, pool, progress, node, engine)
+            cp.reach(cp.DRIVER_BEFORE_RESULT, job=keys.job_id)
+            result = _read_result(client, keys, options)
+            if result is not None:
+                return result
+            log.warning("Redis lost part of the finished job before its result was read")
+            info = dataclasses.replace(info, state="lost")
     finally:
         progress.close()
         pool.stop()
-    cp.reach(cp.DRIVER_BEFORE_RESULT, job=keys.job_id)
-    return RunResult(
+
+
+def _read_result(client: redis.Redis, keys: JobKeys, options: RunOptions) -> RunResult | None:
+    """The result, or ``None`` if Redis restarted meanwhile and the job is no longer done.
+
+    A restart from an older snapshot can undo the end of a job after the driver saw it
+    finish; reading the counts then would report a partial count as final. A restart
+    always changes the server's run_id, so an unchanged run_id and a finished state on
+    both sides of the reads mean the reads saw the finished job.
+    """
+
+    def run_id() -> str:
+        return str(client.info("server")["run_id"])
+
+    before = connection.call(client, run_id)
+    info = connection.call(client, lambda: read_job(client, keys))
+    if info is None or not info.finished:
+        return None
+    result = RunResult(
         job_id=keys.job_id,
         info=info,
         top=top_words(client, keys, options.top),
         failed=failed_inputs(client, keys),
         counts=read_counts(client, keys) if options.read_all else None,
     )
+    after = connection.call(client, lambda: read_job(client, keys))
+    if connection.call(client, run_id) != before or after is None or not after.finished:
+        return None
+    return result
 
 
 def _wait(
@@ -167,7 +196,7 @@ def _wait(
         if info.finished:
             return info
         pool.check()
-        if pool.alive() == 0:
+        if pool.alive() < pool.size:
             info = connection.call(client, lambda: read_job(client, keys)) or info
             if not info.finished:
                 pool.replace_exited()

@@ -133,6 +133,10 @@ class Worker:
             if delivery is None:
                 break
             wait_ms = None
+            if delivery.entry_id in batch.entry_ids:
+                # Our own task, re-claimed because gathering outlasted the claim timeout:
+                # the claim just renewed it. Counting it again would list it twice.
+                continue
             self._count_into(batch, delivery)
         return batch if batch.deliveries else None
 

@@ -23,12 +23,7 @@ from faults.scenario import Scenario
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 SCENARIOS = sorted(SCENARIO_DIR.glob("*.json"))
-KNOWN_BUGS = {
-    "redis-rollback-before-result": (
-        "engine bug: the driver reads the result without checking that the job is still "
-        "finished, so a Redis rollback between the end of the job and that read goes unseen"
-    ),
-}
+KNOWN_BUGS: dict[str, str] = {}
 """Scenarios the real engine fails today: strict xfail, so a fix shows up as XPASS."""
 SCENARIO_PARAMS = [
     pytest.param(

@@ -13,7 +13,6 @@ invalid bytes.
 from __future__ import annotations
 
 import re
-import sys
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +22,13 @@ from engine.tokenize import Tokenizer, decode, encode
 BlockCounter = Callable[[bytes, Tokenizer], dict[bytes, int]]
 
 _ASCII_SPACES = bytes(c for c in range(128) if chr(c).isspace())
-_UNICODE_SPACES = [chr(c) for c in range(128, sys.maxunicode + 1) if chr(c).isspace()]
+# The non-ASCII characters for which str.isspace() is true (Unicode White_Space plus
+# U+0085); tests/test_count.py checks this list against every code point.
+UNICODE_SPACES = [
+    "\x85", "\xa0", "\u1680", *(chr(c) for c in range(0x2000, 0x200B)),
+    "\u2028", "\u2029", "\u202f", "\u205f", "\u3000",
+]  # fmt: skip
+_UNICODE_SPACES = UNICODE_SPACES
 _TO_SPACE = {
     "whitespace": bytes.maketrans(_ASCII_SPACES, b" " * len(_ASCII_SPACES)),
     "space": bytes.maketrans(b"\r\n", b"  "),

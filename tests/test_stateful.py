@@ -189,5 +189,5 @@ def test_commit_protocol_against_a_model(redis_node_factory: object) -> None:
     with tempfile.TemporaryDirectory() as workdir:
         run_state_machine_as_test(
             lambda: CommitProtocol(node, Path(workdir)),
-            settings=settings(deadline=None, stateful_step_count=30),
+            settings=settings(),  # the profile's, see conftest.py
         )

@@ -1,0 +1,47 @@
+"""The fast counter must give exactly the reference tokenizer's words, on any bytes."""
+
+from __future__ import annotations
+
+import sys
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.count import UNICODE_SPACES, Tally, count_fast, count_python
+from engine.tokenize import Tokenizer
+
+TOKENIZERS = [Tokenizer(), Tokenizer("space"), Tokenizer(lower=True), Tokenizer("space", True)]
+# Pieces chosen to hit every separator and every way UTF-8 can be broken around one.
+PIECES = [
+    b" ", b"\t", b"\n", b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1f", b"\x85", b"\xc2\x85",
+    b"\xc2\xa0", b"\xe3\x80\x80", b"\xe2\x80\x80", b"\xe2\x80\xa8", b"\xe2\x80", b"\xe2",
+    b"\xff", b"\xed\xa0\x80", b"\xf0\x9f\x98\x80", b"\x00", b"a", b"B", b"\xc3\x89",
+    b"\xce\xa3", b"word",
+]  # fmt: skip
+BYTES = st.one_of(
+    st.binary(max_size=40),
+    st.lists(st.sampled_from(PIECES), max_size=30).map(b"".join),
+)
+
+
+def test_the_table_of_unicode_spaces_is_pythons() -> None:
+    scanned = [chr(c) for c in range(128, sys.maxunicode + 1) if chr(c).isspace()]
+    assert scanned == UNICODE_SPACES
+
+
+@given(data=BYTES, tokenizer=st.sampled_from(TOKENIZERS))
+def test_fast_and_reference_counts_agree(data: bytes, tokenizer: Tokenizer) -> None:
+    assert count_fast(data, tokenizer) == count_python(data, tokenizer)
+
+
+@given(blocks=st.lists(BYTES, max_size=5), tokenizer=st.sampled_from(TOKENIZERS))
+def test_a_tally_of_blocks_is_the_sum_of_their_counts(
+    blocks: list[bytes], tokenizer: Tokenizer
+) -> None:
+    tally = Tally(tokenizer)
+    expected: dict[bytes, int] = {}
+    for block in blocks:
+        tally.add(block)
+        for word, n in count_python(block, tokenizer).items():
+            expected[word] = expected.get(word, 0) + n
+    assert dict(tally.items()) == expected

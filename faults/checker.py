@@ -158,19 +158,24 @@ class _Judge:
         acked: dict[str, float | None] = {}  # entry -> None (a commit), or restart time
         invoked: dict[str, float] = {}
         doubled: set[int] = set()
+        restart_at, came_back = -1.0, set[str]()
         for op in self.outcome.history:
             if op.f == h.COMMIT and op.type == "invoke":
                 invoked[op.process] = op.time
             elif op.f == h.COMMIT and op.type == "ok":
                 began = invoked.pop(op.process, op.time)
                 for entry in op.value.get("entries") or []:
+                    if began < restart_at and entry not in came_back:
+                        # Begun before a restart that did not keep it: applied and lost,
+                        # or applied after; indeterminate, so not an acknowledgement.
+                        continue
                     restored = acked.get(entry, -1.0)
                     if entry in acked and (restored is None or restored < began):
                         doubled.add(self.index(entry))
                     acked[entry] = None
             elif op.process == "nemesis" and op.type == "ok" and "done_after" in op.value:
-                after = set(op.value["done_after"])
-                acked = {e: acked.get(e, op.time) for e in after}
+                restart_at, came_back = op.time, set(op.value["done_after"])
+                acked = {e: acked.get(e, op.time) for e in came_back}
         for i in sorted(doubled):
             self.problems.append(f"{self.name(i)} was committed twice (accepted twice)")
         lost = sorted(e for e in acked if e not in self.final.done)

@@ -14,6 +14,8 @@ import shutil
 import socket
 import stat
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -22,6 +24,7 @@ import redis
 
 from engine.errors import NodeError
 from engine.nodes.base import Persistence, RedisNode
+from engine.nodes.snapshots import SnapshotTicker
 
 READY_TIMEOUT_S = 10.0
 """How long a start may take before it is reported as failed."""
@@ -203,3 +206,34 @@ def _close_all() -> None:
     for node in list(_LIVE):
         with contextlib.suppress(Exception):
             node.close()
+
+
+class ManagedNode(RedisNode):
+    """What every node kind of this project shares: how its address, password and data
+    directory are chosen, its lock, and its snapshot ticker."""
+
+    def _init_identity(
+        self,
+        *,
+        host: str,
+        port: int | None,
+        password: str | None,
+        data_dir: str | Path | None,
+        persistence: Persistence,
+    ) -> None:
+        self.host = host
+        self.port = port if port is not None else free_port(host)
+        self.password = password if password is not None else new_password()
+        self.persistence = persistence
+        self._may_move = port is None  # an auto-picked port may change until the first start
+        self._owns_dir = data_dir is None
+        self.data_dir = Path(
+            tempfile.mkdtemp(prefix="wordcount-redis-") if data_dir is None else data_dir
+        )
+        self._closed = False
+        self._lock = threading.RLock()
+        self._ticker = SnapshotTicker(
+            lambda: self.client(socket_timeout=0.5, socket_connect_timeout=0.5),
+            persistence.snapshot_interval_ms,
+            name=f"bgsave-{self.port}",
+        )

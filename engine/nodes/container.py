@@ -11,18 +11,16 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import NodeError
-from engine.nodes.base import Persistence, RedisNode
+from engine.nodes.base import Persistence
 from engine.nodes.common import (
+    ManagedNode,
     clear_dir,
     free_port,
-    new_password,
     remove_tree,
     server_args,
     shutdown,
@@ -39,7 +37,6 @@ from engine.nodes.dockerutil import (
     docker_sdk,
     resolve_image,
 )
-from engine.nodes.snapshots import SnapshotTicker
 
 __all__ = ["ContainerNode", "docker_available", "resolve_image"]
 
@@ -52,7 +49,7 @@ _TEMP_DIR_LABEL = "org.wordcount.temp-dir"
 _UP_STATES = frozenset({"running", "paused", "restarting"})
 
 
-class ContainerNode(RedisNode):
+class ContainerNode(ManagedNode):
     """``redis-server`` in a container with ``/data`` bind-mounted from the host.
 
     The host port is chosen up front and bound explicitly, so ``docker start`` after a
@@ -70,24 +67,11 @@ class ContainerNode(RedisNode):
         image: str | None = None,
         host: str = "127.0.0.1",
     ) -> None:
-        self.host = host
-        self.port = port if port is not None else free_port(host)
-        self.password = password if password is not None else new_password()
-        self.persistence = persistence
+        self._init_identity(
+            host=host, port=port, password=password, data_dir=data_dir, persistence=persistence
+        )
         self.image = image
-        self._may_move = port is None
-        self._owns_dir = data_dir is None
-        self.data_dir = Path(
-            tempfile.mkdtemp(prefix="wordcount-redis-") if data_dir is None else data_dir
-        )
         self._container: DockerContainer | None = None
-        self._closed = False
-        self._lock = threading.RLock()
-        self._ticker = SnapshotTicker(
-            lambda: self.client(socket_timeout=0.5, socket_connect_timeout=0.5),
-            persistence.snapshot_interval_ms,
-            name=f"bgsave-{self.port}",
-        )
         track(self)
 
     def __repr__(self) -> str:

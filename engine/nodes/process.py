@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -27,11 +26,11 @@ from typing import IO, TypeVar
 import redis
 
 from engine.errors import NodeError
-from engine.nodes.base import Persistence, RedisNode
+from engine.nodes.base import Persistence
 from engine.nodes.common import (
+    ManagedNode,
     clear_dir,
     free_port,
-    new_password,
     remove_tree,
     server_args,
     shutdown,
@@ -40,7 +39,6 @@ from engine.nodes.common import (
     untrack,
     wait_ready,
 )
-from engine.nodes.snapshots import SnapshotTicker
 
 LOG_NAME = "redis.log"
 """The server's log, kept in the data directory and spared by wipes."""
@@ -77,7 +75,7 @@ def require_redis_server(binary: str | None = None) -> str:
     return found
 
 
-class ProcessNode(RedisNode):
+class ProcessNode(ManagedNode):
     """A ``redis-server`` child process with a fixed port, password and data directory.
 
     The server runs in its own session, so a Ctrl-C meant for this program does not kill
@@ -95,25 +93,12 @@ class ProcessNode(RedisNode):
         host: str = "127.0.0.1",
     ) -> None:
         self.binary = require_redis_server(binary)
-        self.host = host
-        self.port = port if port is not None else free_port(host)
-        self.password = password if password is not None else new_password()
-        self.persistence = persistence
-        self._may_move = port is None  # an auto-picked port may change until the first start
-        self._owns_dir = data_dir is None
-        self.data_dir = Path(
-            tempfile.mkdtemp(prefix="wordcount-redis-") if data_dir is None else data_dir
+        self._init_identity(
+            host=host, port=port, password=password, data_dir=data_dir, persistence=persistence
         )
         self.log_path = self.data_dir / LOG_NAME
         self._proc: subprocess.Popen[bytes] | None = None
         self._paused = False
-        self._closed = False
-        self._lock = threading.RLock()
-        self._ticker = SnapshotTicker(
-            lambda: self.client(socket_timeout=0.5, socket_connect_timeout=0.5),
-            persistence.snapshot_interval_ms,
-            name=f"bgsave-{self.port}",
-        )
         track(self)
 
     def __repr__(self) -> str:

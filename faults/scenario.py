@@ -166,15 +166,13 @@ class Generated:
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """Explicit files and/or generated ones, all written to one directory."""
+    """Explicit files and/or generated ones, all written to one directory (maybe none)."""
 
     files: tuple[FileSpec, ...] = ()
     generated: Generated | None = None
 
     def __post_init__(self) -> None:
-        names = self.names()
-        if not names:
-            _fail("the dataset is empty: give dataset.files or dataset.generated")
+        names = self.names()  # none at all is a valid job: it finishes with no counts
         if len(set(names)) != len(names):
             dupes = sorted({n for n in names if names.count(n) > 1})
             _fail(f"dataset file names repeat: {', '.join(dupes)}; rename them")

@@ -145,7 +145,7 @@ def test_bad_faults_are_named(text: str, named: str) -> None:
         ({"settings": {"clam_timeout_ms": 5}}, "clam_timeout_ms"),
         ({"dataset": {"files": [{"name": "../up.txt", "text": ""}]}}, "../up.txt"),
         ({"dataset": {"files": [{"name": "a.csv", "text": "x"}]}}, "csv_column"),
-        ({"dataset": {"files": []}}, "empty"),
+        ({"dataset": {"files": [{"name": "a", "text": ""}, {"name": "a", "text": ""}]}}, "repeat"),
         ({"expect": {"dead": [9]}}, "task 9"),
         ({"format": 99}, "format 99"),
     ],

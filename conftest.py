@@ -68,6 +68,8 @@ from hypothesis import HealthCheck
 
 from engine.nodes.base import RedisNode
 
+pytest_plugins = ["faults.pytest_engine", "faults.pytest_summary"]
+
 # --- Hypothesis profiles -----------------------------------------------------------------
 # Chosen by $HYPOTHESIS_PROFILE or --hypothesis-profile. Every example talks to real Redis
 # servers, so no deadline (a restart takes as long as it takes) and no too_slow check.

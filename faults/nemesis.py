@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections import Counter
 from typing import Any
 
 import redis
@@ -26,16 +27,10 @@ from faults.db import DB, NEMESIS
 from faults.history import History
 from faults.scenario import COMMIT, Fault, Scenario, Trigger
 
-ALWAYS_REPORTED = (
-    cp.WORKER_AFTER_READ,
-    cp.WORKER_AFTER_CLAIM,
-    cp.WORKER_BEFORE_COMMIT,
-    cp.WORKER_AFTER_COMMIT,
-    cp.DRIVER_BOOTSTRAP,
-    cp.DRIVER_BEFORE_RESULT,
-)
-"""Points every run reports: the task life events the history needs. The others (today
-``worker.after_count``) are reported only when a fault targets them."""
+ALWAYS_REPORTED = cp.ALL
+"""Points every run reports: the task life events the history needs, and the coverage the
+suite's summary gives (which crash points some scenario reached). One local round trip per
+task and point is noise next to reading and counting the task."""
 _LIFE = {
     cp.WORKER_AFTER_READ: h.DELIVER,
     cp.WORKER_AFTER_CLAIM: h.CLAIM,
@@ -91,6 +86,8 @@ class Nemesis:
         self.faulted: set[int] = set()
         """PIDs told to crash or raise: a driver among them is restarted, not a failure."""
         self.pids: set[int] = set()
+        self.reached: Counter[str] = Counter()
+        """Arrivals per crash point, for coverage: a point no scenario reaches tests nothing."""
         self._arrivals = [0] * len(self.faults)
         self._open_commits: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -111,6 +108,7 @@ class Nemesis:
         process = process_name(role, pid)
         with self._lock:
             self.pids.add(pid)
+            self.reached[point] += 1
             self._record(point, context, process)
             due = [] if self._quiet else self._count(point, context)
             fired_at = self.history.now()

@@ -10,6 +10,7 @@ with an error no injected fault explains): a liveness failure of the engine.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from typing import Any
 
 from faults.db import FinalState, Sample
@@ -48,6 +49,8 @@ class Outcome:
     marker: str = ""
     """The controller's socket path: in the environment of every engine process of the
     run (as ``WORDCOUNT_FAULTS_CONTROLLER``), so leftovers can be found."""
+    reached: Counter[str] = dataclasses.field(default_factory=Counter)
+    """Arrivals per crash point (including those no fault targeted)."""
     problems: list[str] = dataclasses.field(default_factory=list)
     """Notes from the run that do not decide the verdict (controller hiccups, leftovers)."""
 
@@ -80,6 +83,7 @@ class Outcome:
             "duration_s": round(self.duration_s, 3),
             "setup_s": round(self.setup_s, 3),
             "finished_at": self.finished_at,
+            "reached": dict(self.reached),
             "samples": len(self.samples),
             "ops": len(self.history),
         }

@@ -17,6 +17,7 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from faults.dataset import write
 from faults.db import DB, NEMESIS, make_node
 from faults.errors import RunnerError
 from faults.history import History, OpType
+from faults.ledger import LEDGER
 from faults.nemesis import Nemesis
 from faults.outcome import DriverRun, Outcome
 from faults.sampler import Sampler
@@ -73,6 +75,7 @@ def run_scenario(
         run.execute()
     finally:
         run.cleanup()
+        LEDGER.add(run.outcome)
     return run.outcome
 
 
@@ -192,6 +195,7 @@ class _Run:
                                   self.sampler.finished_at)  # fmt: skip
         out.samples = list(self.sampler.samples)
         out.fired = list(self.nemesis.fired)
+        out.reached = Counter(self.nemesis.reached)
         out.log_tail = log_tail(self.log_path, 40)
         if self.nemesis.errors and out.error is None:
             out.error = "the nemesis failed: " + "; ".join(self.nemesis.errors)

@@ -1,0 +1,105 @@
+"""A tally of every scenario run in this process: what the end-of-suite summary reports.
+
+A suite that says "all green" has not said what it exercised. The ledger counts the
+scenarios, the faults that fired by kind, and the arrivals at each crash point, so the
+summary can name the crash points that no scenario reached: a point never reached is a
+fault never tested. Under ``pytest -n auto`` each xdist worker keeps its own ledger and
+sends it to the controller as JSON, which merges them (see :mod:`faults.pytest_summary`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+from typing import Any
+
+from engine import crashpoints as cp
+from faults.outcome import Outcome
+
+
+@dataclasses.dataclass
+class Ledger:
+    scenarios: int = 0
+    seconds: float = 0.0
+    """Summed wall time of the runs (they overlap under xdist)."""
+    fired: Counter[str] = dataclasses.field(default_factory=Counter)
+    """Faults that fired, by action kind."""
+    reached: Counter[str] = dataclasses.field(default_factory=Counter)
+    """Arrivals per crash point."""
+    verdicts: Counter[str] = dataclasses.field(default_factory=Counter)
+    backends: Counter[str] = dataclasses.field(default_factory=Counter)
+
+    def add(self, outcome: Outcome) -> None:
+        self.scenarios += 1
+        self.seconds += outcome.duration_s
+        self.backends[outcome.backend] += 1
+        for fired in outcome.fired:
+            self.fired[fired.fault.rpartition(":")[2].partition("=")[0]] += 1
+        self.reached.update(outcome.reached)
+
+    def judged(self, status: str) -> None:
+        self.verdicts[status] += 1
+
+    def merge(self, other: Ledger) -> None:
+        self.scenarios += other.scenarios
+        self.seconds += other.seconds
+        for mine, theirs in (
+            (self.fired, other.fired),
+            (self.reached, other.reached),
+            (self.verdicts, other.verdicts),
+            (self.backends, other.backends),
+        ):
+            mine.update(theirs)
+
+    def to_json(self) -> str:
+        data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        return json.dumps({k: dict(v) if isinstance(v, Counter) else v for k, v in data.items()},
+                          sort_keys=True)  # fmt: skip
+
+    @classmethod
+    def from_json(cls, text: str) -> Ledger:
+        data: dict[str, Any] = json.loads(text)
+        return cls(
+            scenarios=int(data["scenarios"]),
+            seconds=float(data["seconds"]),
+            fired=Counter(data["fired"]),
+            reached=Counter(data["reached"]),
+            verdicts=Counter(data["verdicts"]),
+            backends=Counter(data["backends"]),
+        )
+
+    def unreached(self) -> list[str]:
+        """Crash points that no scenario of the run reached."""
+        return [point for point in cp.ALL if not self.reached.get(point)]
+
+    def render(self, wall_s: float) -> list[str]:
+        """The summary lines; ``wall_s`` is the test session's wall time."""
+        if not self.scenarios:
+            return ["no fault-injection scenario ran"]
+        per_min = self.scenarios / (wall_s / 60) if wall_s > 0 else 0.0
+        mean_s = self.seconds / self.scenarios
+        backends = ", ".join(f"{n} on {b}" for b, n in sorted(self.backends.items()))
+        lines = [
+            f"scenarios run: {self.scenarios} ({backends}) in {wall_s:.0f} s of session wall "
+            f"time: {per_min:.1f} scenarios/min; mean scenario {mean_s:.2f} s",
+            "faults injected by kind: " + (_counts(self.fired) or "none"),
+            "crash points reached: " + ", ".join(f"{p} {self.reached.get(p, 0)}" for p in cp.ALL),
+        ]
+        if self.verdicts:
+            lines.insert(1, "property verdicts: " + _counts(self.verdicts))
+        missing = self.unreached()
+        lines.append(
+            "UNREACHED crash points (no scenario tested them): " + ", ".join(missing)
+            if missing
+            else "every crash point was reached"
+        )
+        return lines
+
+
+def _counts(counter: Counter[str]) -> str:
+    return ", ".join(f"{key} {n}" for key, n in sorted(counter.items(), key=lambda kv: -kv[1]))
+
+
+LEDGER = Ledger()
+"""This process' ledger: :func:`faults.runner.run_scenario` adds every run to it."""

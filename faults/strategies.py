@@ -1,0 +1,199 @@
+"""Hypothesis strategies for whole scenarios: datasets, workers, settings and faults.
+
+Every choice is drawn so that shrinking heads somewhere a person can read: lists shrink
+to fewer files, fewer words and fewer faults, integers to fewer workers and earlier
+arrivals, and each ``sampled_from`` lists its simplest option first (a plain space, the
+``crash`` action, no persistence). Small files are explicit bytes, so a shrunk failure
+shows its words; large ones come from the seeded generator, so a scenario of a few MB
+still saves as a few lines of JSON.
+
+Drawn scenarios are valid against a correct engine by construction: at most
+``workers - 1`` hung workers (someone must be left to steal), ``max_attempts`` above the
+number of faults (no task may be dead-lettered), and durations of a few claim timeouts.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import hypothesis.strategies as st
+
+from engine import crashpoints as cp
+from faults.scenario import (
+    ACTIONS,
+    COMMIT,
+    Action,
+    Dataset,
+    Fault,
+    FileSpec,
+    Generated,
+    Scenario,
+    Settings,
+    Trigger,
+)
+
+WORKER_POINTS = (
+    cp.WORKER_AFTER_COUNT,
+    cp.WORKER_AFTER_READ,
+    cp.WORKER_BEFORE_COMMIT,
+    COMMIT,
+    cp.WORKER_AFTER_COMMIT,
+    cp.WORKER_AFTER_CLAIM,
+)
+DRIVER_POINTS = (cp.DRIVER_BOOTSTRAP, cp.DRIVER_BEFORE_RESULT)
+PERSISTENCE = ("none", "aof-always", "aof-everysec", "snapshot:200")
+CLAIM_TIMEOUTS_MS = (500, 300, 1000)
+SEPARATORS = (b" ", b"\n", b"\t", b"\r\n", b"  ", "\u3000".encode(), b"\x0b", b"\x1c",
+              "\u0085".encode(), "\u00a0".encode())  # fmt: skip
+"""ASCII and Unicode whitespace, and characters only one of the two tokenizer modes splits on."""
+LETTERS = "abcdeABC" + "éßÄİǅ日本ß"
+"""Plain letters first, then ones that lower() maps oddly or that need several bytes."""
+NOT_UTF8 = (b"\xff", b"\xc3", b"\x80", b"\xed\xa0\x80")
+"""A lone byte, a truncated sequence, a stray continuation byte, an encoded surrogate."""
+FILE_KINDS = ("words", "empty", "repeated", "csv")
+CSV_COLUMN = "text"
+
+
+def words() -> st.SearchStrategy[bytes]:
+    """One word as bytes: mostly letters, sometimes with bytes that are not UTF-8."""
+    text = st.text(alphabet=LETTERS, min_size=1, max_size=6).map(str.encode)
+    broken = st.tuples(text, st.sampled_from(NOT_UTF8)).map(lambda pair: pair[0] + pair[1])
+    return st.one_of(text, broken)
+
+
+@st.composite
+def text_file(draw: st.DrawFn, kind: str) -> bytes:
+    if kind == "empty":
+        return b""
+    if kind == "repeated":
+        return (draw(words()) + b" ") * draw(st.integers(1, 2000))
+    pieces = draw(st.lists(st.tuples(words(), st.sampled_from(SEPARATORS)), max_size=60))
+    return b"".join(word + sep for word, sep in pieces)
+
+
+@st.composite
+def csv_file(draw: st.DrawFn) -> bytes:
+    """A CSV file with a ``text`` column of plain words (cells may hold several)."""
+    plain = st.text(alphabet="abcXYZé", min_size=1, max_size=5)
+    rows = draw(st.lists(st.lists(plain, min_size=0, max_size=4), max_size=20))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["id", CSV_COLUMN])
+    writer.writerows([n, " ".join(cell)] for n, cell in enumerate(rows))
+    return out.getvalue().encode()
+
+
+@st.composite
+def explicit_files(draw: st.DrawFn, max_files: int) -> tuple[FileSpec, ...]:
+    kinds = draw(st.lists(st.sampled_from(FILE_KINDS), max_size=max_files))
+    files = []
+    for n, kind in enumerate(kinds):
+        if kind == "csv":
+            files.append(FileSpec(f"f{n:02d}.csv", draw(csv_file())))
+        else:
+            files.append(FileSpec(f"f{n:02d}.txt", draw(text_file(kind))))
+    return tuple(files)
+
+
+def generated() -> st.SearchStrategy[Generated | None]:
+    """Mostly no generated files; otherwise a few, from bytes up to a few MB each."""
+    sizes = st.one_of(st.integers(1, 2_000), st.integers(2_000, 400_000))
+    made = st.builds(
+        Generated,
+        seed=st.integers(0, 2**31 - 1),
+        files=st.integers(1, 4),
+        words=sizes,
+        vocabulary=st.one_of(st.integers(1, 200), st.integers(200, 20_000)),
+        exotic=st.booleans(),
+    )
+    return st.one_of(st.none(), made)
+
+
+@st.composite
+def datasets(draw: st.DrawFn, max_files: int = 6) -> Dataset:
+    """Zero or more explicit files of every kind, plus maybe seeded generated ones."""
+    return Dataset(files=draw(explicit_files(max_files)), generated=draw(generated()))
+
+
+@st.composite
+def fault_list(draw: st.DrawFn, workers: int, max_faults: int, actions: tuple[str, ...],
+               claim_ms: int) -> tuple[Fault, ...]:  # fmt: skip
+    """Faults anywhere, but never more hung workers than there are others to steal."""
+    drawn = draw(st.lists(st.tuples(
+        st.sampled_from(WORKER_POINTS + DRIVER_POINTS), st.sampled_from(actions),
+        st.integers(1, 6), st.sampled_from((0, 1, 2)),
+    ), max_size=max_faults))  # fmt: skip
+    faults, hangs = [], 0
+    for point, kind, nth, length in drawn:
+        on_driver = point in DRIVER_POINTS
+        if kind == "hang" and (on_driver or hangs >= workers - 1):
+            kind = "slow"  # a hung driver is a timeout, and someone must steal the tasks
+        hangs += kind == "hang"
+        if point == cp.DRIVER_BEFORE_RESULT:
+            nth = 1  # the driver reaches it once per run
+        faults.append(Fault(Trigger(point, nth), Action(kind, _duration(kind, length, claim_ms))))
+    return tuple(faults)
+
+
+def _duration(kind: str, length: int, claim_ms: int) -> int:
+    """0: short; 1: about a claim timeout; 2: several, so the task is surely stolen."""
+    if kind == "slow":
+        return (50, claim_ms, claim_ms * 3)[length]
+    if kind == "redis-pause":
+        return (100, claim_ms, claim_ms * 2)[length]
+    if kind in ("redis-kill", "redis-wipe"):
+        return (0, 100, 400)[length]
+    return 0
+
+
+@st.composite
+def scenarios(
+    draw: st.DrawFn,
+    *,
+    max_workers: int = 6,
+    max_faults: int = 3,
+    max_files: int = 6,
+    actions: tuple[str, ...] = ACTIONS,
+    persistence: tuple[str, ...] = PERSISTENCE,
+    liveness_s: float = 20.0,
+    timeout_s: float = 90.0,
+) -> Scenario:
+    """A whole scenario; the keyword arguments bound or narrow what is drawn."""
+    dataset = draw(datasets(max_files))
+    workers = draw(st.integers(1, max_workers))
+    claim_ms = draw(st.sampled_from(CLAIM_TIMEOUTS_MS))
+    faults = draw(fault_list(workers, max_faults, actions, claim_ms))
+    has_csv = any(name.endswith(".csv") for name in dataset.names())
+    settings = Settings(
+        claim_timeout_ms=claim_ms,
+        max_attempts=len(faults) + 5,
+        persistence=draw(st.sampled_from(persistence)),
+        split_on=draw(st.sampled_from(("whitespace", "space"))),
+        lower=draw(st.booleans()),
+        csv_column=CSV_COLUMN if has_csv else None,
+        bootstrap_batch=draw(st.sampled_from((500, 1, 2))),
+    )
+    return Scenario(
+        name="drawn",
+        description="drawn by faults.strategies.scenarios",
+        workers=workers,
+        dataset=dataset,
+        settings=settings,
+        faults=faults,
+        timeout_s=timeout_s,
+        liveness_s=liveness_s,
+    )
+
+
+def size(scenario: Scenario) -> dict[str, int]:
+    """How big a scenario is, as people count it: files, words, workers, faults."""
+    from faults.dataset import all_files
+
+    files = all_files(scenario.dataset)
+    return {
+        "files": len(files),
+        "words": sum(len(spec.data.split()) for spec in files),
+        "workers": scenario.workers,
+        "faults": len(scenario.faults),
+    }

@@ -2,7 +2,8 @@
 
 Hypothesis chooses the interleaving: inputs are submitted while workers read, steal,
 commit, commit again, crash, and while Redis is killed with SIGKILL and restarted from its
-append-only file. A plain Python model says who holds each task and which tasks are
+append-only file, and while Redis is frozen mid-commit; a restarted driver re-adds tasks
+at any moment. A plain Python model says who holds each task and which tasks are
 acknowledged; after every step the sorted set must equal the sum of the serial counts of
 exactly the acknowledged tasks (the commit is atomic as seen from outside), and every
 commit must be accepted exactly when the model says the task is still the committer's.
@@ -11,6 +12,7 @@ commit must be accepted exactly when the model says the task is still the commit
 from __future__ import annotations
 
 import tempfile
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -133,6 +135,21 @@ class CommitProtocol(RuleBasedStateMachine):
     @precondition(lambda self: any(self.held.values()))
     @rule(worker=workers, duplicate=st.booleans())
     def commit(self, worker: str, duplicate: bool) -> None:
+        self._commit(worker, duplicate)
+
+    @precondition(lambda self: any(self.held.values()))
+    @rule(worker=workers)
+    def commit_while_redis_is_paused(self, worker: str) -> None:
+        """The commit is sent to a frozen server (SIGSTOP) and must apply once it thaws."""
+        thaw = threading.Timer(0.1, self.node.resume)
+        self.node.pause()
+        thaw.start()
+        try:
+            self._commit(worker, duplicate=False)
+        finally:
+            thaw.join()
+
+    def _commit(self, worker: str, duplicate: bool) -> None:
         if not self.held[worker]:
             return
         delivery = self.held[worker].pop(0)
@@ -149,6 +166,15 @@ class CommitProtocol(RuleBasedStateMachine):
         if duplicate:  # a retry after a lost reply, or a replayed message
             again = session.commit([delivery.entry_id], packed, delivery.task.size)
             assert not again.accepted
+
+    @precondition(lambda self: bool(self.tasks))
+    @rule(data=st.data())
+    def bootstrap_again(self, data: st.DataObject) -> None:
+        """A restarted driver re-adds a prefix of the tasks: nothing may be added twice."""
+        upto = data.draw(st.integers(1, len(self.tasks)), label="re-added tasks")
+        before = self.client.xlen(self.keys.tasks)
+        self._add(self.tasks[:upto])
+        assert self.client.xlen(self.keys.tasks) == before
 
     @rule(worker=consumes(workers))
     def crash(self, worker: str) -> None:

@@ -53,8 +53,6 @@ import contextlib
 import os
 import re
 import secrets
-import signal
-import socket
 import sys
 import warnings
 from collections.abc import Iterator
@@ -67,6 +65,7 @@ import redis
 from hypothesis import HealthCheck
 
 from engine.nodes.base import RedisNode
+from faults.sweep import sweep_containers, sweep_processes
 
 pytest_plugins = ["faults.pytest_engine", "faults.pytest_summary"]
 
@@ -374,60 +373,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     for node in list(reversed(_open_nodes)):
         _close(node)
-    killed = _sweep_processes()
-    removed = _sweep_containers({pid for pid, _ in killed})
+    killed = sweep_processes(SESSION_ENV)
+    removed = sweep_containers({pid for pid, _ in killed}, CONTAINER_OWNER_LABEL)
     leaks = [f"killed {name} (pid {pid})" for pid, name in killed] + removed
     if leaks:
         sys.stderr.write(f"\nconftest: cleaned up what the tests left: {'; '.join(leaks)}\n")
-
-
-def _sweep_processes() -> list[tuple[int, str]]:
-    """SIGKILL each live process whose environment carries this process's marker."""
-    marker = os.environ.get(SESSION_ENV)
-    if not marker or not sys.platform.startswith("linux"):
-        return []
-    needle = f"\0{SESSION_ENV}={marker}\0".encode()
-    killed = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if needle not in b"\0" + (entry / "environ").read_bytes():
-                continue
-            name = (entry / "comm").read_text().strip()
-            os.kill(int(entry.name), signal.SIGKILL)
-        except (OSError, ValueError):
-            continue  # exited meanwhile, or not ours to read
-        killed.append((int(entry.name), name))
-    return killed
-
-
-def _sweep_containers(owners: set[int]) -> list[str]:
-    """Remove containers owned by this process or by the processes just killed.
-
-    Only where this process used containers: the sweep never imports the docker SDK itself.
-    """
-    if "engine.nodes.container" not in sys.modules and not owners:
-        return []
-    try:
-        from engine.nodes.container import docker_available, docker_client
-
-        if not docker_available():
-            return []
-        client = docker_client(timeout_s=10)
-    except Exception:
-        return []
-    owners = owners | {os.getpid()}
-    removed = []
-    try:
-        for container in client.containers.list(all=True, filters={"label": CONTAINER_OWNER_LABEL}):
-            host, _, pid = container.labels.get(CONTAINER_OWNER_LABEL, "").rpartition(":")
-            if host == socket.gethostname() and pid.isdigit() and int(pid) in owners:
-                with contextlib.suppress(Exception):
-                    container.remove(force=True, v=True)
-                    removed.append(f"removed container {container.short_id}")
-    except Exception as exc:
-        removed.append(f"could not list containers ({exc})")
-    finally:
-        client.close()
-    return removed

@@ -62,28 +62,17 @@ from typing import Any, Protocol
 import hypothesis
 import pytest
 import redis
-from hypothesis import HealthCheck
 
 from engine.nodes.base import RedisNode
+from faults.profiles import register as register_profiles
 from faults.sweep import sweep_containers, sweep_processes
 
 pytest_plugins = ["faults.pytest_engine", "faults.pytest_summary"]
 
 # --- Hypothesis profiles -----------------------------------------------------------------
-# Chosen by $HYPOTHESIS_PROFILE or --hypothesis-profile. Every example talks to real Redis
-# servers, so no deadline (a restart takes as long as it takes) and no too_slow check.
-_REAL_SERVERS = {
-    "deadline": None,
-    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
-}
-hypothesis.settings.register_profile(
-    "ci", max_examples=15, stateful_step_count=20, derandomize=True, print_blob=True,
-    **_REAL_SERVERS,
-)  # fmt: skip
-hypothesis.settings.register_profile("dev", max_examples=40, print_blob=True, **_REAL_SERVERS)
-hypothesis.settings.register_profile(
-    "thorough", max_examples=2000, stateful_step_count=60, print_blob=True, **_REAL_SERVERS
-)
+# Chosen by $HYPOTHESIS_PROFILE or --hypothesis-profile; defined in faults/profiles.py,
+# where benchmarks/teeth.py finds the same settings.
+register_profiles()
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 # --- settings ----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ engine pays nothing at all.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import socket
@@ -91,6 +92,35 @@ class Agent:
         self._reader = self._sock = None
 
 
+QUIT_POINT = "worker.quit"
+"""Pseudo crash point a worker reports as its interpreter exits on its own (normally or by
+an uncaught exception; a crash by ``os._exit`` or a kill by signal says nothing): the
+checker asks that no worker quit while the job is unfinished."""
+
+
+def farewell(agent: Agent) -> None:
+    """Report :data:`QUIT_POINT` from a worker process, on its connection, never failing.
+
+    Registered with ``atexit``: the controller may already be gone (the run is over), so
+    errors are swallowed and the wait for the answer is short.
+    """
+    if sys.argv[1:2] != ["worker"]:
+        return
+    message = {"point": QUIT_POINT, "ctx": {}, "pid": agent.pid, "role": "worker"}
+    with agent._lock:
+        try:
+            if agent._sock is None:
+                agent._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                agent._sock.settimeout(1.0)
+                agent._sock.connect(agent.path)
+                agent._reader = agent._sock.makefile("rb")
+            agent._sock.settimeout(1.0)
+            agent._sock.sendall(json.dumps(message).encode() + b"\n")
+            agent._reader.readline()
+        except (OSError, ValueError):
+            pass
+
+
 def act(point: str, reply: dict[str, Any]) -> None:
     """Carry out one controller answer in this process."""
     action = reply.get("do", "continue")
@@ -115,4 +145,6 @@ def install() -> Callable[[str, dict[str, Any]], None] | None:
     if not path:
         return None
     points = frozenset(p for p in os.environ.get(POINTS_ENV, "").split(",") if p)
-    return Agent(path, points).reach
+    agent = Agent(path, points)
+    atexit.register(farewell, agent)
+    return agent.reach

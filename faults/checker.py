@@ -11,7 +11,8 @@ Properties checked, each reported with the words or tasks at fault:
 - **atomic commits**: at every sample taken while the job ran, the counts equal the sum
   of the serial counts of the tasks acknowledged in that same sample;
 - **liveness**: the job finished within ``liveness_s`` of the end of the last fault, and
-  the driver did not give up.
+  the driver did not give up (a job the runner stopped because it stalled past that bound
+  is invalid, not unknown), and no worker quit on its own before the job finished.
 
 The verdict is ``valid``, ``invalid`` or ``unknown`` (the run could not be judged: it
 timed out, Redis could not be restarted, or Redis lost the job after it finished). The
@@ -31,6 +32,7 @@ from faults.outcome import Outcome
 
 Status = Literal["valid", "invalid", "unknown"]
 MAX_LISTED = 20
+QUIT_SLACK_S = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +95,7 @@ class _Judge:
         doubled = self._exactly_once()
         bad_samples = self._samples()
         self._liveness()
+        self._quitters()
         status: Status = "invalid" if self.problems else "valid"
         return Verdict(
             status, tuple(self.problems), tuple(words), tuple(foreign),
@@ -205,6 +208,9 @@ class _Judge:
         if out.driver_failure:
             self.problems.append(f"liveness: {out.driver_failure}")
             return
+        if out.stalled:
+            self.problems.append(f"liveness: not finished within liveness_s: {out.stalled}")
+            return
         if out.finished_at is None:
             self.problems.append("liveness: the job was never seen finished")
             return
@@ -213,6 +219,32 @@ class _Judge:
             self.problems.append(
                 f"liveness: the job finished {late:.1f} s after the last fault, more than "
                 f"liveness_s={out.scenario.liveness_s:g}"
+            )
+
+    def _quitters(self) -> None:
+        """No worker quits on its own while the job is unfinished.
+
+        A worker must work until the job is finished: one that leaves early strands the
+        tasks it would have stolen, and only the driver's respawning hides that. Workers
+        a fault crashed, raised in or hung are excused, and so is every worker of a run
+        where Redis lost data (a restart can undo a finish a worker already saw). A worker
+        sees the end a little before the sampler does, hence ``QUIT_SLACK_S``.
+        """
+        out = self.outcome
+        if any(f.fault.split(":")[1].startswith(("redis-kill", "redis-wipe")) for f in out.fired):
+            return
+        stopped = {f.process for f in out.fired}
+        end = out.finished_at
+        early = [
+            op for op in out.history.select(h.QUIT)
+            if op.process not in stopped and (end is None or op.time < end - QUIT_SLACK_S)
+        ]  # fmt: skip
+        if early:
+            first = early[0]
+            ended = "never" if end is None else f"at {end:.3f} s"
+            self.problems.append(
+                f"liveness: {len(early)} worker(s) quit while the job was unfinished, first "
+                f"{first.process} at {first.time:.3f} s (the job finished {ended})"
             )
 
 

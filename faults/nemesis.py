@@ -22,7 +22,7 @@ from engine import crashpoints as cp
 from engine.errors import NodeError
 from engine.keys import JobKeys
 from faults import history as h
-from faults.agent import CRASH_EXIT_CODE
+from faults.agent import CRASH_EXIT_CODE, QUIT_POINT
 from faults.db import DB, NEMESIS
 from faults.history import History
 from faults.scenario import COMMIT, Fault, Scenario, Trigger
@@ -153,6 +153,8 @@ class Nemesis:
             self.history.add("ok" if context.get("accepted") else "fail", process, h.COMMIT, value)
         elif point in _LIFE:
             self.history.add("ok", process, _LIFE[point], dict(context))
+        elif point == QUIT_POINT:
+            self.history.add("ok", process, h.QUIT, {})
 
     def _process_action(self, i: int, pid: int) -> dict[str, Any]:
         action = self.faults[i].action

@@ -41,6 +41,10 @@ class Outcome:
     drivers: list[DriverRun] = dataclasses.field(default_factory=list)
     error: str | None = None
     driver_failure: str | None = None
+    stalled: str | None = None
+    """Why the runner stopped a job that had not finished ``liveness_s`` after the last
+    fault and showed no sign of progress: a liveness failure, judged without waiting for
+    the whole ``timeout_s``."""
     finished_at: float | None = None
     """When the job was first seen finished (a sample, or the driver's clean exit)."""
     duration_s: float = 0.0
@@ -80,6 +84,7 @@ class Outcome:
             "drivers": [dataclasses.asdict(d) for d in self.drivers],
             "error": self.error,
             "driver_failure": self.driver_failure,
+            "stalled": self.stalled,
             "duration_s": round(self.duration_s, 3),
             "setup_s": round(self.setup_s, 3),
             "finished_at": self.finished_at,

@@ -2,9 +2,10 @@
 
 The runner writes the dataset to a temp dir, starts Redis (unless given a node), the
 controller and the sampler, then runs the driver subprocess, starting it again with the
-same ``--job`` after a fault crashed it, until the driver exits cleanly, gives up, or the
-scenario's timeout passes. It then reads the job's final state from Redis and returns it
-with the history. It prints nothing and judges nothing: that is the checker's job.
+same ``--job`` after a fault crashed it, until the driver exits cleanly, gives up, the job
+stalls past its liveness bound (see ``_Run._stalled``), or the scenario's timeout passes.
+It then reads the job's final state from Redis and returns it with the history. It prints
+nothing and judges nothing: that is the checker's job.
 
 Every exit path, a KeyboardInterrupt included, kills the driver's process group and any
 process that reported to this run's controller, stops the threads, closes the node if the
@@ -132,6 +133,9 @@ class _Run:
         while True:
             code = driver.poll()
             if code is None:
+                if self._stalled():
+                    driver.kill_group()
+                    return
                 if time.monotonic() > deadline:
                     self.outcome.error = (
                         f"timeout: the job did not finish within {self.timeout_s:.0f} s "
@@ -155,6 +159,34 @@ class _Run:
                 f"the driver exited with status {code}: {log_tail(self.log_path, 5)}"
             )
             return
+
+    def _stalled(self) -> bool:
+        """Stop a job that missed its liveness bound and can no longer make it.
+
+        The checker would judge it late anyway (it must finish within ``liveness_s`` of
+        the last fault), so waiting for the whole ``timeout_s`` only slows the suite down,
+        and a bug that leaves a task to nobody is a liveness failure, not an unknown. The
+        run goes on while a fault may still fire and the job still moves: a late fault
+        restarts the clock, as it does in the checker.
+        """
+        if self.sampler.finished_at is not None:
+            return False
+        now, liveness = self.history.now(), self.scenario.liveness_s
+        ends = [f.end for f in self.nemesis.fired]
+        first = self.outcome.drivers[0].started if self.outcome.drivers else 0.0
+        quiet = max(ends) if ends else first
+        if now - quiet <= liveness:
+            return False
+        samples = self.sampler.samples
+        idle = now - (samples[-1].time if samples else 0.0)
+        if len(self.nemesis.fired) < len(self.scenario.faults) and idle <= liveness:
+            return False
+        self.outcome.stalled = (
+            f"the job had not finished {now - quiet:.1f} s after the last fault "
+            f"(liveness_s={liveness:g}) and had not changed for {idle:.1f} s"
+        )
+        self.history.add("info", RUNNER, "stalled", {"after_s": round(now, 3)})
+        return True
 
     def _clean_exit(self, driver: DriverProcess, code: int) -> bool:
         """Exit 0, or the engine's "finished, but some inputs failed" with a failed job."""

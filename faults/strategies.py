@@ -42,6 +42,15 @@ WORKER_POINTS = (
     cp.WORKER_AFTER_CLAIM,
 )
 DRIVER_POINTS = (cp.DRIVER_BOOTSTRAP, cp.DRIVER_BEFORE_RESULT)
+CRITICAL_POINTS = (
+    cp.WORKER_BEFORE_COMMIT, cp.WORKER_AFTER_COUNT, cp.WORKER_AFTER_READ, COMMIT,
+    cp.DRIVER_BOOTSTRAP,
+)  # fmt: skip
+"""Where a fault hurts most: a task held but not committed, a commit just made, a
+bootstrap half done. Drawn half of the time; any point the other half."""
+FORCING_ACTIONS = ("crash", "slow", "redis-wipe", "redis-kill")
+"""Faults that force recovery: a dead task holder, a straggler outlasting its claim, Redis
+data lost. Drawn half of the time (those the caller allows); any action the other half."""
 PERSISTENCE = ("none", "aof-always", "aof-everysec", "snapshot:200")
 CLAIM_TIMEOUTS_MS = (500, 300, 1000)
 SEPARATORS = (b" ", b"\n", b"\t", b"\r\n", b"  ", "\u3000".encode(), b"\x0b", b"\x1c",
@@ -86,7 +95,10 @@ def csv_file(draw: st.DrawFn) -> bytes:
 
 @st.composite
 def explicit_files(draw: st.DrawFn, max_files: int) -> tuple[FileSpec, ...]:
-    kinds = draw(st.lists(st.sampled_from(FILE_KINDS), max_size=max_files))
+    """Up to ``max_files`` files; the number is drawn first, evenly, so that most scenarios
+    have several tasks for faults to hit (a list strategy would mostly draw 0 or 1)."""
+    n = draw(st.integers(0, max_files))
+    kinds = [draw(st.sampled_from(FILE_KINDS)) for _ in range(n)]
     files = []
     for n, kind in enumerate(kinds):
         if kind == "csv":
@@ -118,12 +130,21 @@ def datasets(draw: st.DrawFn, max_files: int = 6) -> Dataset:
 
 @st.composite
 def fault_list(draw: st.DrawFn, workers: int, max_faults: int, actions: tuple[str, ...],
-               claim_ms: int) -> tuple[Fault, ...]:  # fmt: skip
-    """Faults anywhere, but never more hung workers than there are others to steal."""
-    drawn = draw(st.lists(st.tuples(
-        st.sampled_from(WORKER_POINTS + DRIVER_POINTS), st.sampled_from(actions),
-        st.integers(1, 6), st.sampled_from((0, 1, 2)),
-    ), max_size=max_faults))  # fmt: skip
+               claim_ms: int, tasks: int = 6) -> tuple[Fault, ...]:  # fmt: skip
+    """Faults anywhere, but never more hung workers than there are others to steal.
+
+    A fault fires only if its trigger is reached, and most points are reached about once
+    per task: ``nth`` is drawn up to the number of tasks (and at most 6), so that few drawn
+    faults are dead letters. The number of faults is drawn evenly, like the files.
+    """
+    top = max(1, min(6, tasks))
+    fault = st.tuples(
+        st.one_of(st.sampled_from(CRITICAL_POINTS), st.sampled_from(WORKER_POINTS + DRIVER_POINTS)),
+        st.one_of(st.sampled_from([a for a in FORCING_ACTIONS if a in actions] or actions),
+                  st.sampled_from(actions)),
+        st.integers(1, top), st.sampled_from((0, 1, 2)),
+    )  # fmt: skip
+    drawn = [draw(fault) for _ in range(draw(st.integers(0, max_faults)))]
     faults, hangs = [], 0
     for point, kind, nth, length in drawn:
         on_driver = point in DRIVER_POINTS
@@ -163,7 +184,7 @@ def scenarios(
     dataset = draw(datasets(max_files))
     workers = draw(st.integers(1, max_workers))
     claim_ms = draw(st.sampled_from(CLAIM_TIMEOUTS_MS))
-    faults = draw(fault_list(workers, max_faults, actions, claim_ms))
+    faults = draw(fault_list(workers, max_faults, actions, claim_ms, len(dataset.names())))
     has_csv = any(name.endswith(".csv") for name in dataset.names())
     settings = Settings(
         claim_timeout_ms=claim_ms,
@@ -196,4 +217,17 @@ def size(scenario: Scenario) -> dict[str, int]:
         "words": sum(len(spec.data.split()) for spec in files),
         "workers": scenario.workers,
         "faults": len(scenario.faults),
+    }
+
+
+def families() -> dict[str, st.SearchStrategy[Scenario]]:
+    """The main property's draws, split so that ``pytest -n`` spreads them: process faults
+    only, Redis faults (with crashes), and anything. ``any-faults`` is the whole space, the
+    one ``faults.teeth`` measures the buggy engines with."""
+    from faults.scenario import PROCESS_ACTIONS, REDIS_ACTIONS
+
+    return {
+        "worker-faults": scenarios(actions=PROCESS_ACTIONS),
+        "redis-faults": scenarios(actions=("crash", *REDIS_ACTIONS), max_workers=4),
+        "any-faults": scenarios(max_faults=4),
     }

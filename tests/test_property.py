@@ -15,16 +15,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from faults.property import holds
-from faults.scenario import PROCESS_ACTIONS, REDIS_ACTIONS, Scenario
-from faults.strategies import scenarios
+from faults.scenario import Scenario
+from faults.strategies import families
 
 pytestmark = pytest.mark.slow
 # The fixtures these tests take are plain strings, the same for every example.
 _FIXTURES_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+FAMILIES = families()  # shared with faults.teeth, which measures what they catch
 
 
 @_FIXTURES_OK
-@given(scenario=scenarios(actions=PROCESS_ACTIONS))
+@given(scenario=FAMILIES["worker-faults"])
 def test_worker_and_driver_faults(
     scenario: Scenario, redis_backend: str, engine_under_test: str | None
 ) -> None:
@@ -32,7 +33,7 @@ def test_worker_and_driver_faults(
 
 
 @_FIXTURES_OK
-@given(scenario=scenarios(actions=("crash", *REDIS_ACTIONS), max_workers=4))
+@given(scenario=FAMILIES["redis-faults"])
 def test_redis_faults(
     scenario: Scenario, redis_backend: str, engine_under_test: str | None
 ) -> None:
@@ -40,6 +41,6 @@ def test_redis_faults(
 
 
 @_FIXTURES_OK
-@given(scenario=scenarios(max_faults=4))
+@given(scenario=FAMILIES["any-faults"])
 def test_any_faults(scenario: Scenario, redis_backend: str, engine_under_test: str | None) -> None:
     holds(scenario, redis_backend, engine=engine_under_test, label="any-faults")

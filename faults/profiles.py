@@ -1,0 +1,35 @@
+"""The Hypothesis profiles of the suite, importable outside pytest.
+
+``conftest.py`` registers them for the tests, and ``benchmarks/teeth.py`` needs the very
+same settings to measure what the suite catches, so they live here once. Every example
+talks to real Redis servers: no deadline (a restart takes as long as it takes) and no
+too_slow check.
+"""
+
+from __future__ import annotations
+
+import hypothesis
+from hypothesis import HealthCheck
+
+PROFILES = ("ci", "dev", "thorough")
+_REAL_SERVERS = hypothesis.settings(
+    deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+
+
+def register() -> None:
+    """Register ``ci`` (15 examples, derandomized), ``dev`` (40) and ``thorough`` (2000)."""
+    register = hypothesis.settings.register_profile
+    register("ci", _REAL_SERVERS, max_examples=15, stateful_step_count=20, derandomize=True,
+             print_blob=True)  # fmt: skip
+    register("dev", _REAL_SERVERS, max_examples=40, print_blob=True)
+    register("thorough", _REAL_SERVERS, max_examples=2000, stateful_step_count=60,
+             print_blob=True)  # fmt: skip
+
+
+def get(name: str) -> hypothesis.settings:
+    """The settings of profile ``name`` (registering the profiles first if need be)."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown Hypothesis profile {name!r}: use one of {', '.join(PROFILES)}")
+    register()
+    return hypothesis.settings.get_profile(name)

@@ -1,0 +1,133 @@
+"""Does the suite have teeth? Run the main property against an engine until it fails.
+
+:func:`hunt` runs :func:`faults.property.holds` under Hypothesis, with the strategy of
+``tests/test_property.py`` (the ``any-faults`` family of :func:`faults.strategies.families`)
+and the settings of a profile, against one engine, and returns a :class:`Hunt`: whether
+the property failed, after how many examples and seconds, and the (shrunk) failing
+scenario. ``benchmarks/teeth.py`` prints that for every known-buggy engine of
+:mod:`faults.buggy` and the real one; ``tests/test_teeth.py`` asserts each buggy one fails.
+
+Real runs are not deterministic, so each scenario is run at most once: a scenario seen
+failing fails again from memory (Hypothesis replays its final example, and a passing
+replay would be reported as flaky), and once ``shrink_s`` has passed since the first
+failure, new scenarios pass without running, which ends shrinking at the smallest
+failure found so far.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from hypothesis import Phase, given, settings
+
+from faults.profiles import get as get_profile
+from faults.property import ScenarioFailed, holds
+from faults.scenario import Scenario
+from faults.strategies import families
+
+FAMILY = "any-faults"
+GENERATE = (Phase.explicit, Phase.generate)
+"""Phases without shrinking: stop at the first failure (what CI needs)."""
+
+
+@dataclasses.dataclass
+class Hunt:
+    """What one hunt found; times in seconds since it began."""
+
+    engine: str | None
+    caught: bool = False
+    examples: int = 0
+    """Examples run up to and including the first failure (all of them if none failed)."""
+    first_failure_s: float | None = None
+    total_s: float = 0.0
+    shrunk: Scenario | None = None
+    failure: ScenarioFailed | None = None
+    error: str | None = None
+    """An exception other than the property's failure (a bug of the harness)."""
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        return self.failure.verdict.problems if self.failure else ()
+
+
+class _Hunter:
+    """The property, with call counting, a memory of failures and a shrink budget."""
+
+    def __init__(self, engine: str | None, backend: str, label: str, shrink_s: float):
+        self.engine, self.backend, self.label = engine, backend, label
+        self.shrink_s = shrink_s
+        self.result = Hunt(engine)
+        self.started = time.monotonic()
+        self.failed: dict[str, ScenarioFailed] = {}
+
+    def __call__(self, scenario: Scenario) -> None:
+        key = scenario.to_json()
+        if key in self.failed:
+            raise self.failed[key]
+        first = self.result.first_failure_s
+        if first is not None and self.elapsed() - first > self.shrink_s:
+            return  # out of shrinking time: no smaller failure will be found
+        if first is None:
+            self.result.examples += 1
+        try:
+            holds(scenario, self.backend, engine=self.engine, label=self.label)
+        except ScenarioFailed as exc:
+            self.failed[key] = exc
+            self.result.failure = exc
+            if first is None:
+                self.result.first_failure_s = self.elapsed()
+            raise
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def hunt_settings(profile: str, *, shrink: bool) -> settings:
+    """The profile's settings for a hunt: no example database (every hunt starts afresh,
+    so the counts mean something), one bug is enough, and shrinking only if asked."""
+    base = get_profile(profile)
+    phases = (*GENERATE, Phase.shrink) if shrink else GENERATE
+    return settings(base, database=None, report_multiple_bugs=False, phases=phases)
+
+
+def hunt(
+    engine: str | None,
+    backend: str,
+    *,
+    profile: str = "ci",
+    shrink: bool = True,
+    shrink_s: float = 120.0,
+    label: str = "teeth",
+) -> Hunt:
+    """Run the main property against ``engine`` (``module:factory``; ``None``: the real one)."""
+    hunter = _Hunter(engine, backend, label, shrink_s)
+
+    @hunt_settings(profile, shrink=shrink)
+    @given(scenario=families()[FAMILY])
+    def main_property(scenario: Scenario) -> None:
+        hunter(scenario)
+
+    result = hunter.result
+    try:
+        main_property()
+    except ScenarioFailed as exc:
+        result.failure = exc
+    except Exception as exc:  # Hypothesis' own verdicts (flaky, ...) included
+        result.error = f"{type(exc).__name__}: {exc}"
+        _from_group(result, exc)
+    result.total_s = hunter.elapsed()
+    result.caught = result.failure is not None
+    if result.failure is not None:
+        result.shrunk = result.failure.outcome.scenario
+    return result
+
+
+def _from_group(result: Hunt, exc: BaseException) -> None:
+    """Find the property's failure inside an exception group Hypothesis may raise."""
+    inner: Any = getattr(exc, "exceptions", ())
+    for sub in inner:
+        if isinstance(sub, ScenarioFailed):
+            result.failure = sub
+            return

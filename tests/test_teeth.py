@@ -1,0 +1,34 @@
+"""The suite has teeth: its main property catches every known-buggy engine.
+
+Each engine of :mod:`faults.buggy` departs from the real one by one classic mistake and
+gives exact counts when nothing goes wrong; :func:`faults.teeth.hunt` runs the main
+property (the strategy of ``tests/test_property.py``) against it at the ``ci`` profile
+(derandomized) and must find a failing scenario. Shrinking is off: the first failure is
+the proof, and CI runs this on every backend. That the real engine passes the same
+property is ``tests/test_property.py``'s job. ``benchmarks/teeth.py`` prints the full
+table, shrunk scenarios included.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from faults.buggy import VARIANTS
+from faults.teeth import hunt
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_buggy_engine_is_caught(variant: str, redis_backend: str) -> None:
+    result = hunt(VARIANTS[variant], redis_backend, profile="ci", shrink=False,
+                  label=f"teeth-{variant}")  # fmt: skip
+    assert result.error is None, f"{variant}: the hunt itself failed: {result.error}"
+    assert result.caught, (
+        f"{variant} passed {result.examples} examples of the main property at the ci profile: "
+        "the suite no longer catches this bug"
+    )
+    assert result.failure is not None and result.failure.verdict.status == "invalid", (
+        f"{variant} was only caught as {result.failure.verdict.status if result.failure else '?'}"
+        ": an engine bug must make the verdict invalid, not unknown"
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -36,6 +37,42 @@ def _tokenizer_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--top", type=int, default=10, metavar="K", help="words to print")
     parser.add_argument("--output", "-o", metavar="FILE", help="write all counts (.csv or .json)")
+
+
+_SIZE = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>(?:[kmg]i?)?b?)", re.IGNORECASE)
+_UNIT_SHIFT = {"": 0, "k": 10, "m": 20, "g": 30}
+
+
+def parse_size(text: str, option: str = "--chunk-size") -> int:
+    """Bytes from ``1048576``, ``512KB``, ``16MB``, ``1.5GB`` (binary units; ``KiB`` and
+    ``k`` work too). Checked here rather than by argparse so a bad value is reported like
+    every other engine error: one line naming the value and the fix."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise ConfigError(
+            f"{option} {text!r} is not a size: write a number of bytes or a size such as "
+            "512KB, 16MB or 1GB (0 never splits a file)"
+        )
+    shift = _UNIT_SHIFT[match.group("unit").lower().rstrip("ib")]
+    return int(float(match.group("number")) * (1 << shift))
+
+
+def _chunk_option(parser: argparse.ArgumentParser, *, used: bool) -> None:
+    from engine.inputs import DEFAULT_CHUNK_BYTES
+
+    text = (
+        f"split text files larger than SIZE into byte-range tasks, e.g. 512KB, 16MB; "
+        f"0 never splits (default {DEFAULT_CHUNK_BYTES >> 20}MB)"
+        if used
+        else "accepted for the same command line as run, and ignored: serial reads whole files"
+    )
+    parser.add_argument("--chunk-size", metavar="SIZE", help=text)
+
+
+def _chunk_bytes(args: argparse.Namespace) -> int:
+    from engine.inputs import DEFAULT_CHUNK_BYTES
+
+    return DEFAULT_CHUNK_BYTES if args.chunk_size is None else parse_size(args.chunk_size)
 
 
 def _redis_option(parser: argparse.ArgumentParser, required_help: str) -> None:
@@ -84,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_worker(sub)
     serial = sub.add_parser("serial", help="count on one core without Redis (the reference)")
     _tokenizer_options(serial)
+    _chunk_option(serial, used=False)
     serial.set_defaults(func=cmd_serial)
     for name, func, text in (
         ("status", cmd_status, "show a job's state, or list the jobs"),
@@ -119,6 +157,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="embedded Redis persistence: none, snapshot[:MS], aof-everysec, aof-always",
     )
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _chunk_option(run, used=True)
     _engine_option(run)
     run.set_defaults(func=cmd_run)
 
@@ -178,6 +217,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         persistence=Persistence.parse(args.persistence),
         progress=False if args.no_progress else None,
         engine=args.engine,
+        chunk_bytes=_chunk_bytes(args),
     )
     result = run(options)
     info = result.info
@@ -213,6 +253,7 @@ def cmd_serial(args: argparse.Namespace) -> int:
     from engine.inputs import expand_inputs
     from engine.serial import count_tasks, ranked
 
+    _chunk_bytes(args)  # a bad value is still an error, as it would be for run
     tasks = expand_inputs(args.paths, csv_column=args.csv_column)
     counts = count_tasks(tasks, _tokenizer(args))
     _print_result(ranked(counts)[: args.top], args.output, counts)

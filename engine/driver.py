@@ -19,7 +19,7 @@ import redis
 from engine import connection
 from engine import crashpoints as cp
 from engine.errors import InputError
-from engine.inputs import expand_inputs
+from engine.inputs import DEFAULT_CHUNK_BYTES, expand_inputs
 from engine.job import JobInfo, JobSettings, inputs_digest, read_job
 from engine.keys import JobKeys
 from engine.nodes.base import Persistence, RedisNode
@@ -51,6 +51,7 @@ class RunOptions:
     progress: bool | None = None
     worker_env: dict[str, str] = dataclasses.field(default_factory=dict)
     engine: str | None = None
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
 
 
 @dataclasses.dataclass
@@ -69,10 +70,16 @@ def new_job_id() -> str:
 def run(options: RunOptions) -> RunResult:
     """Run a whole job, on the given Redis or on an embedded one."""
     engine = load_engine(options.engine)
-    tasks = expand_inputs(options.paths, csv_column=options.csv_column)
+    tasks = expand_inputs(
+        options.paths, csv_column=options.csv_column, chunk_bytes=options.chunk_bytes
+    )
     check_csv_columns(tasks)
     settings = JobSettings(
-        options.tokenizer, options.max_attempts, options.claim_timeout_ms, inputs_digest(tasks)
+        options.tokenizer,
+        options.max_attempts,
+        options.claim_timeout_ms,
+        inputs_digest(tasks),
+        chunk_bytes=options.chunk_bytes,
     )
     job_id = options.job_id or new_job_id()
     node: RedisNode | None = None

@@ -1,36 +1,119 @@
-"""Finding the input files and reading their text, for workers and the serial counter.
+"""Finding the input files, splitting large ones into byte ranges, and reading their text.
 
 Reading streams the file in blocks cut after a word-ending byte, so neither a 2 GB file
 nor a large CSV ever sits whole in memory, and a worker can renew its claim on a task
 between blocks.
+
+A text file larger than the chunk size becomes several tasks, one per byte range, so that
+every worker can share one big file. The ranges are cut just after a byte of
+:data:`~engine.tokenize.SAFE_CUT_BYTES`, which ends a word under every tokenizer setting,
+so no word is cut in two or counted twice. The cuts depend only on the file's bytes and
+the chunk size: a driver that bootstraps the job again computes the same tasks.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
-from engine.errors import InputError
+from engine.errors import ConfigError, InputError
 from engine.tasks import InputKind, Task
 from engine.tokenize import SAFE_CUT_BYTES, decode, encode
 
 BLOCK_BYTES = 8 << 20
 CSV_CHUNK_ROWS = 50_000
+DEFAULT_CHUNK_BYTES = 16 << 20
+"""The default of ``wordcount run --chunk-size`` (see README, Measured)."""
+SCAN_BYTES = 64 << 10
+"""How much is read at a time while looking for the next cut point."""
 
 
-def expand_inputs(specs: Sequence[str], *, csv_column: str | None = None) -> list[Task]:
-    """Turn paths, directories and globs into tasks, one per file, in a stable order.
+def expand_inputs(
+    specs: Sequence[str], *, csv_column: str | None = None, chunk_bytes: int = 0
+) -> list[Task]:
+    """Turn paths, directories and globs into tasks in a stable order: one per file, or,
+    with ``chunk_bytes`` > 0, one per range of about that many bytes of a text file.
 
     Every spec must match something: a typo should stop the job before it starts, not
     silently count less.
     """
+    if chunk_bytes < 0:
+        raise ConfigError(f"chunk size {chunk_bytes}: use 0 (never split) or a positive size")
     files: list[str] = []
     for spec in specs:
         files.extend(_expand_one(spec))
     unique = sorted(dict.fromkeys(os.path.abspath(f) for f in files))
-    return [_task_for(index, path, csv_column) for index, path in enumerate(unique)]
+    tasks: list[Task] = []
+    for path in unique:
+        whole = _task_for(len(tasks), path, csv_column)
+        tasks.extend(_split(whole, chunk_bytes))
+    return tasks
+
+
+def _split(task: Task, chunk_bytes: int) -> list[Task]:
+    """The task itself, or its byte ranges as consecutive tasks if it is a large text file."""
+    if not splits(task.kind, task.size, chunk_bytes):
+        return [task]
+    try:
+        with open(task.path, "rb") as handle:
+            ranges = byte_ranges(handle, task.size, chunk_bytes)
+    except OSError as exc:
+        raise InputError(f"cannot read {task.path}: {exc.strerror or exc}") from exc
+    if len(ranges) == 1:
+        return [task]  # no safe cut point anywhere: the file is one task, as if unsplit
+    return [
+        dataclasses.replace(task, index=task.index + i, start=start, end=end, size=end - start)
+        for i, (start, end) in enumerate(ranges)
+    ]
+
+
+def input_kind(path: str) -> InputKind:
+    """How a file is read, by its name: ``.csv`` files with pandas, the rest as text."""
+    return "csv" if path.lower().endswith(".csv") else "text"
+
+
+def splits(kind: InputKind, size: int, chunk_bytes: int) -> bool:
+    """Whether a file is worth looking at for cut points. A CSV file never is: a byte
+    range of one is not a CSV file (its header and quoting belong to the whole)."""
+    return kind == "text" and 0 < chunk_bytes < size
+
+
+def byte_ranges(handle: BinaryIO, size: int, chunk_bytes: int) -> list[tuple[int, int]]:
+    """Contiguous ``(start, end)`` ranges covering ``size`` bytes of ``handle``, each at
+    least ``chunk_bytes`` long (but the last), each ending just after a safe cut byte (but
+    the last, which ends at ``size``).
+
+    A range starting at ``s`` ends after the first safe byte at or beyond
+    ``s + chunk_bytes - 1``; a stretch without one simply makes the range longer.
+    """
+    if chunk_bytes < 1:
+        raise ConfigError(f"chunk size {chunk_bytes}: byte ranges need a positive size")
+    ranges: list[tuple[int, int]] = []
+    start = 0
+    while start < size:
+        cut = _next_cut(handle, start + chunk_bytes - 1, size)
+        end = size if cut < 0 else cut + 1
+        ranges.append((start, end))
+        start = end
+    return ranges
+
+
+def _next_cut(handle: BinaryIO, position: int, size: int) -> int:
+    """The offset of the first safe cut byte at or after ``position``, or -1 if none."""
+    handle.seek(position)
+    while position < size:
+        block = handle.read(min(SCAN_BYTES, size - position))
+        if not block:
+            return -1
+        found = [i for i in (block.find(bytes([b])) for b in SAFE_CUT_BYTES) if i >= 0]
+        if found:
+            return position + min(found)
+        position += len(block)
+    return -1
 
 
 def _expand_one(spec: str) -> list[str]:
@@ -54,7 +137,7 @@ def _hidden(path: Path, root: Path) -> bool:
 
 
 def _task_for(index: int, path: str, csv_column: str | None) -> Task:
-    kind: InputKind = "csv" if path.lower().endswith(".csv") else "text"
+    kind = input_kind(path)
     if kind == "csv" and not csv_column:
         raise InputError(f"{path} is a CSV file: name its text column with --csv-column COLUMN")
     try:

@@ -35,8 +35,13 @@ class JobSettings:
     max_attempts: int = 5
     claim_timeout_ms: int = 10_000
     inputs_digest: str = ""
+    chunk_bytes: int = 0
+    """The chunk size the tasks were split with (0: one task per file). The digest alone
+    would not tell two sizes apart when no file is large enough to split."""
 
     def __post_init__(self) -> None:
+        if self.chunk_bytes < 0:
+            raise ConfigError(f"--chunk-size must be 0 or more, got {self.chunk_bytes}")
         if self.max_attempts < 1:
             raise ConfigError(f"--max-attempts must be at least 1, got {self.max_attempts}")
         if self.claim_timeout_ms < 1:
@@ -50,6 +55,7 @@ class JobSettings:
             "max_attempts": self.max_attempts,
             "claim_timeout_ms": self.claim_timeout_ms,
             "inputs_digest": self.inputs_digest,
+            "chunk_bytes": self.chunk_bytes,
         }
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
@@ -61,6 +67,7 @@ class JobSettings:
             max_attempts=int(data["max_attempts"]),
             claim_timeout_ms=int(data["claim_timeout_ms"]),
             inputs_digest=str(data.get("inputs_digest", "")),
+            chunk_bytes=int(data.get("chunk_bytes", 0)),
         )
 
 
@@ -193,11 +200,28 @@ def _add(
         )
     except rex.ResponseError as exc:
         if "other settings" in str(exc):
+            stored = str(exc).partition("other settings: ")[2]
             raise JobConflictError(
-                f"job {keys.job_id!r} already exists with other settings or inputs: "
-                "choose another --job ID, or delete the old job with `wordcount delete`"
+                f"job {keys.job_id!r} already exists with other settings or inputs"
+                f"{_differences(stored, settings)}: resume it with the same inputs and "
+                "options, choose another --job ID, or delete the old job with `wordcount delete`"
             ) from exc
         raise
+
+
+def _differences(stored: str, ours: JobSettings) -> str:
+    """`` (chunk_bytes: 16777216 there, 0 here)``: what differs, when the stored settings
+    can be read, so the user knows which option to change."""
+    try:
+        theirs = json.loads(stored)
+    except ValueError:
+        return ""
+    mine = json.loads(ours.to_json())
+    if not isinstance(theirs, dict):
+        return ""
+    names = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+    shown = ", ".join(f"{k}: {theirs.get(k)!r} there, {mine.get(k)!r} here" for k in names)
+    return f" ({shown})" if shown else ""
 
 
 def _flatten(fields: dict[str, str]) -> list[bytes]:

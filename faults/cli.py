@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-attempts", type=int, default=5)
     run.add_argument("--persistence", help="none, snapshot[:MS], aof-everysec, aof-always")
     run.add_argument("--bootstrap-batch", type=int, default=500, metavar="N")
+    run.add_argument("--chunk-bytes", type=int, default=0, metavar="N",
+                     help="split text files in byte ranges of about N bytes (0: off)")  # fmt: skip
     run.add_argument("--name", default="cli", help="scenario name")
     run.add_argument("--save", metavar="FILE", help="write the scenario as JSON first")
     _common(run)
@@ -88,6 +90,7 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
             max_attempts=args.max_attempts,
             persistence=args.persistence or "none",
             bootstrap_batch=args.bootstrap_batch,
+            chunk_bytes=args.chunk_bytes,
         ),
         faults=tuple(Fault.parse(text) for text in args.fault),
         seed=args.seed,

@@ -41,6 +41,7 @@ def driver_argv(
         "--max-attempts", str(settings.max_attempts),
         "--max-respawns", str(respawns),
         "--split-on", settings.split_on,
+        "--chunk-size", str(settings.chunk_bytes),  # always: 0 must override the default
         "--top", "0",
         "--no-progress",
     ]  # fmt: skip

@@ -4,7 +4,7 @@ Generation is a pure function of :class:`~faults.scenario.Generated` (it uses on
 ``random.Random(seed)``), so a scenario can carry five numbers instead of kilobytes of
 text and still replay byte for byte. The reference counts come from :mod:`engine.serial`
 over the very files the engine is given, so the oracle and the system under test agree on
-which file is which task.
+which file is which task, and which byte range of a split file is which task.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from engine.inputs import expand_inputs
-from engine.serial import count_task
+from engine.inputs import byte_ranges, expand_inputs, input_kind, splits
+from engine.serial import count_task, count_tasks
 from engine.tokenize import Tokenizer
 from faults.errors import RunnerError
 from faults.scenario import Dataset, FileSpec, Generated, Settings
@@ -103,11 +103,43 @@ def write(dataset: Dataset, directory: str | os.PathLike[str]) -> Path:
     return root
 
 
+def task_ranges(dataset: Dataset, chunk_bytes: int) -> list[tuple[str, tuple[int, int] | None]]:
+    """Each task's file name and byte range (``None``: the whole file), in task order, as
+    the engine splits the files with ``chunk_bytes``; computed in memory, without files."""
+    files = {spec.name: spec.data for spec in all_files(dataset)}
+    tasks: list[tuple[str, tuple[int, int] | None]] = []
+    for name in sorted(files):
+        data = files[name]
+        ranges = []
+        if splits(input_kind(name), len(data), chunk_bytes):
+            ranges = byte_ranges(io.BytesIO(data), len(data), chunk_bytes)
+        tasks += [(name, r) for r in ranges] if len(ranges) > 1 else [(name, None)]
+    return tasks
+
+
 def reference_in(directory: str | os.PathLike[str], settings: Settings) -> list[Counter[str]]:
-    """The serial count of each task of ``directory``, indexed like the engine's tasks."""
+    """The serial count of each task of ``directory``, indexed like the engine's tasks.
+
+    With ``chunk_bytes`` the tasks are the engine's byte ranges, each still counted by the
+    serial counter over its own bytes; their sum must then equal the serial count of the
+    whole files, or the ranges cut a word and a reference built on them would excuse it.
+    """
     tokenizer = Tokenizer(settings.split_on, settings.lower)  # type: ignore[arg-type]
-    tasks = expand_inputs([str(directory)], csv_column=settings.csv_column)
-    return [count_task(task, tokenizer) for task in tasks]
+    column = settings.csv_column
+    tasks = expand_inputs([str(directory)], csv_column=column, chunk_bytes=settings.chunk_bytes)
+    counts = [count_task(task, tokenizer) for task in tasks]
+    if settings.chunk_bytes:
+        whole = count_tasks(expand_inputs([str(directory)], csv_column=column), tokenizer)
+        summed: Counter[str] = Counter()
+        for part in counts:
+            summed.update(part)
+        if summed != whole:
+            raise RunnerError(
+                f"the byte ranges of chunk size {settings.chunk_bytes} count differently from "
+                f"the whole files ({sum(summed.values())} words, not {sum(whole.values())}): "
+                "the engine's splitting cut a word"
+            )
+    return counts
 
 
 def reference(dataset: Dataset, settings: Settings) -> list[Counter[str]]:

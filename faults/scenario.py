@@ -182,9 +182,21 @@ class Dataset:
         generated = self.generated.names() if self.generated else []
         return [f.name for f in self.files] + generated
 
-    def task_names(self) -> list[str]:
-        """File names in task order: the engine sorts paths, and all share one directory."""
-        return sorted(self.names())
+    def task_names(self, chunk_bytes: int = 0) -> list[str]:
+        """Task names in task order: the engine sorts paths, and all share one directory.
+
+        With ``chunk_bytes``, a file split into byte ranges gives one name per range,
+        ``name[start:end]``, cut where the engine cuts (it is the engine's own splitting,
+        run over the same bytes).
+        """
+        if chunk_bytes == 0:
+            return sorted(self.names())
+        from faults.dataset import task_ranges  # the dataset module builds on this one
+
+        return [
+            name if rng is None else f"{name}[{rng[0]}:{rng[1]}]"
+            for name, rng in task_ranges(self, chunk_bytes)
+        ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,6 +210,9 @@ class Settings:
     lower: bool = False
     csv_column: str | None = None
     bootstrap_batch: int = 500
+    chunk_bytes: int = 0
+    """``wordcount run --chunk-size``: text files larger than this become byte-range tasks
+    (0: one task per file)."""
 
     def __post_init__(self) -> None:
         if self.claim_timeout_ms < 1 or self.max_attempts < 1 or self.bootstrap_batch < 1:
@@ -205,6 +220,8 @@ class Settings:
                 "settings.claim_timeout_ms, max_attempts and bootstrap_batch must be positive, "
                 f"got {self.claim_timeout_ms}, {self.max_attempts}, {self.bootstrap_batch}"
             )
+        if self.chunk_bytes < 0:
+            _fail(f"settings.chunk_bytes = {self.chunk_bytes}: use 0 (no split) or a size in bytes")
         if self.split_on not in ("whitespace", "space"):
             _fail(f"settings.split_on = {self.split_on!r}: use 'whitespace' or 'space'")
         self.persistence_spec()
@@ -251,13 +268,27 @@ class Scenario:
                 f"timeout_s and liveness_s must be positive, got {self.timeout_s}, "
                 f"{self.liveness_s}"
             )
-        n_tasks = len(self.dataset.names())
+        n_tasks = self.n_tasks()
+        chunk = self.settings.chunk_bytes
         for index in (*self.expect.dead, *(f.trigger.task for f in self.faults)):
             if index is not None and index >= n_tasks:
-                _fail(f"task {index} does not exist: the dataset has tasks 0..{n_tasks - 1}")
+                chunks = f" split at {chunk} bytes" if chunk else ""
+                _fail(
+                    f"task {index} does not exist: the dataset{chunks} has tasks 0..{n_tasks - 1}"
+                )
         has_csv = any(n.lower().endswith(".csv") for n in self.dataset.names())
         if has_csv and not self.settings.csv_column:
             _fail("the dataset has .csv files: set settings.csv_column to their text column")
+
+    def task_names(self) -> list[str]:
+        """A name for each task of the job, in task order (see :meth:`Dataset.task_names`)."""
+        return self.dataset.task_names(self.settings.chunk_bytes)
+
+    def n_tasks(self) -> int:
+        """How many tasks the engine makes of the dataset with these settings."""
+        if self.settings.chunk_bytes == 0:
+            return len(self.dataset.names())
+        return len(self.task_names())
 
     def to_json(self) -> str:
         from faults.scenario_json import dump

@@ -1,10 +1,10 @@
 """The JSON form of a :class:`~faults.scenario.Scenario`, and reading it back strictly.
 
-Writing emits every field, in a fixed order, so that ``load(dump(s)) == s`` and
-``dump(load(text)) == text`` for any saved file. Reading accepts the hand-written
-shorthands (omitted defaults, faults as ``"commit#3:redis-kill"`` strings) and refuses
-unknown keys, because a misspelt ``"clam_timeout_ms"`` silently ignored would make a
-regression test test something else.
+Writing emits every field (``settings.chunk_bytes`` only when it is not 0), in a fixed
+order, so that ``load(dump(s)) == s`` and ``dump(load(text)) == text`` for any saved
+file. Reading accepts the hand-written shorthands (omitted defaults, faults as
+``"commit#3:redis-kill"`` strings) and refuses unknown keys, because a misspelt
+``"clam_timeout_ms"`` silently ignored would make a regression test test something else.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def to_data(scenario: Scenario) -> dict[str, Any]:
         "workers": scenario.workers,
         "timeout_s": scenario.timeout_s,
         "liveness_s": scenario.liveness_s,
-        "settings": dataclasses.asdict(scenario.settings),
+        "settings": _settings_data(scenario.settings),
         "dataset": {
             "files": [encode_file(f) for f in dataset.files],
             "generated": None
@@ -56,6 +56,15 @@ def to_data(scenario: Scenario) -> dict[str, Any]:
         "faults": [_fault_data(f) for f in scenario.faults],
         "expect": {"dead": list(scenario.expect.dead), "allow_dead": scenario.expect.allow_dead},
     }
+
+
+def _settings_data(settings: Settings) -> dict[str, Any]:
+    """Every setting, but ``chunk_bytes`` only when splitting is on: the files saved before
+    it existed are then still canonical, and a file that splits says so visibly."""
+    data = dataclasses.asdict(settings)
+    if not settings.chunk_bytes:
+        del data["chunk_bytes"]
+    return data
 
 
 def _fault_data(fault: Fault) -> dict[str, Any]:

@@ -87,6 +87,13 @@ def _different_victims(outcome: Outcome) -> None:
     assert len({fired.process for fired in outcome.fired}) == 2
 
 
+def _split_into_ranges(outcome: Outcome) -> None:
+    """The engine made the byte-range tasks the scenario's checks were indexed by."""
+    job = outcome.final.job if outcome.final else None
+    n_files = len(outcome.scenario.dataset.names())
+    assert job is not None and int(job["n_tasks"]) == outcome.scenario.n_tasks() > n_files
+
+
 EXTRA: dict[str, Callable[[Outcome], None]] = {
     "straggler-commit-refused": lambda outcome: _commit_refused(outcome, 0),
     "straggler-hang": _straggler_killed,
@@ -97,6 +104,7 @@ EXTRA: dict[str, Callable[[Outcome], None]] = {
     "redis-wipe-mid-job": _lost_everything,
     "redis-kill-aof-always": _kept_first_commit,
     "two-workers-crash-same-task": _different_victims,
+    "chunked-worker-crash": _split_into_ranges,
 }
 
 

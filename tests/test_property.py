@@ -18,7 +18,9 @@ from faults.property import holds
 from faults.scenario import Scenario
 from faults.strategies import families
 
-pytestmark = pytest.mark.slow
+# Shrinking a failure re-runs scenarios for minutes (Hypothesis gives up after five):
+# pytest-timeout must not cut it short and report a timeout instead of the shrunk case.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 # The fixtures these tests take are plain strings, the same for every example.
 _FIXTURES_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 FAMILIES = families()  # shared with faults.teeth, which measures what they catch

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pytest
@@ -71,11 +71,8 @@ def _first_bootstrap(client: redis.Redis, keys: JobKeys, tasks: list[Task], die_
         if k == rollback_to:
             saved.update({key.encode(): client.dump(key) for key in (keys.tasks, keys.job)})
 
-    with _dies_after(die_after, on_batch):
-        try:
-            bootstrap(client, keys, JobSettings(), tasks)
-        except DriverDied:
-            pass
+    with _dies_after(die_after, on_batch), suppress(DriverDied):
+        bootstrap(client, keys, JobSettings(), tasks)
     if saved:
         for key, value in saved.items():
             client.restore(key, 0, value, replace=True)

@@ -214,7 +214,7 @@ class _RepeatingBootstrap(DefaultEngine):
             client.xadd(keys.tasks, task.to_fields())  # type: ignore[arg-type]
             cp.reach(cp.DRIVER_BOOTSTRAP, added=task.index + 1, total=len(tasks))
         n = int(client.xlen(keys.tasks))
-        client.hset(keys.job, mapping={"state": "ready", "n_tasks": n})
+        client.hset(keys.job, mapping={"state": "ready" if n else "done", "n_tasks": n})
         client.hset(keys.job, "bytes_total", sum(t.size for t in tasks))
         return require_job(client, keys)
 

@@ -108,7 +108,7 @@ class _Judge:
         return self.entries[entry]
 
     def name(self, index: int) -> str:
-        names = self.outcome.scenario.task_names()
+        names = self.outcome.scenario.dataset.task_names()
         return f"task {index} ({names[index]})" if 0 <= index < len(names) else f"task {index}"
 
     def _tasks(self) -> list[int]:
@@ -228,16 +228,19 @@ class _Judge:
         tasks it would have stolen, and only the driver's respawning hides that. Workers
         a fault crashed, raised in or hung are excused, and so is every worker of a run
         where Redis lost data (a restart can undo a finish a worker already saw). A worker
-        sees the end a little before the sampler does, hence ``QUIT_SLACK_S``.
+        sees the end a little before the sampler does, hence ``QUIT_SLACK_S``; but no
+        worker can have seen it before the last accepted commit began.
         """
         out = self.outcome
         if any(f.fault.split(":")[1].startswith(("redis-kill", "redis-wipe")) for f in out.fired):
             return
         stopped = {f.process for f in out.fired}
         end = out.finished_at
+        last_commit = _last_accepted_commit(out)
         early = [
             op for op in out.history.select(h.QUIT)
-            if op.process not in stopped and (end is None or op.time < end - QUIT_SLACK_S)
+            if op.process not in stopped
+            and (end is None or op.time < end - QUIT_SLACK_S or op.time < last_commit)
         ]  # fmt: skip
         if early:
             first = early[0]
@@ -246,6 +249,19 @@ class _Judge:
                 f"liveness: {len(early)} worker(s) quit while the job was unfinished, first "
                 f"{first.process} at {first.time:.3f} s (the job finished {ended})"
             )
+
+
+def _last_accepted_commit(outcome: Outcome) -> float:
+    """When the last accepted commit began: the job cannot have finished before it, so a
+    worker that quit earlier quit early, whatever the sampler saw (0 if none)."""
+    invoked: dict[str, float] = {}
+    last = 0.0
+    for op in outcome.history.select(h.COMMIT):
+        if op.type == "invoke":
+            invoked[op.process] = op.time
+        elif op.type == "ok" and op.process in invoked:
+            last = max(last, invoked.pop(op.process))
+    return last
 
 
 def _entry_indexes(outcome: Outcome, final: FinalState) -> dict[str, int]:

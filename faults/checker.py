@@ -108,7 +108,7 @@ class _Judge:
         return self.entries[entry]
 
     def name(self, index: int) -> str:
-        names = self.outcome.scenario.dataset.task_names()
+        names = self.outcome.scenario.task_names()
         return f"task {index} ({names[index]})" if 0 <= index < len(names) else f"task {index}"
 
     def _tasks(self) -> list[int]:

@@ -60,6 +60,9 @@ LETTERS = "abcdeABC" + "éßÄİǅ日本ß"
 """Plain letters first, then ones that lower() maps oddly or that need several bytes."""
 NOT_UTF8 = (b"\xff", b"\xc3", b"\x80", b"\xed\xa0\x80")
 """A lone byte, a truncated sequence, a stray continuation byte, an encoded surrogate."""
+CHUNK_BYTES = (0, 64, 1024, 16 << 10)
+"""Byte-range splitting off, or small enough that the drawn files really are split."""
+MAX_RANGES = 50
 FILE_KINDS = ("words", "empty", "repeated", "csv")
 CSV_COLUMN = "text"
 
@@ -157,6 +160,17 @@ def fault_list(draw: st.DrawFn, workers: int, max_faults: int, actions: tuple[st
     return tuple(faults)
 
 
+def _chunk_bytes(dataset: Dataset, drawn: int) -> int:
+    """The drawn chunk size, raised so that no file makes more than ``MAX_RANGES`` tasks
+    (64-byte ranges of a 2 MB generated file would be 30,000 tasks)."""
+    if not drawn:
+        return 0
+    from faults.dataset import all_files
+
+    largest = max((len(spec.data) for spec in all_files(dataset)), default=0)
+    return max(drawn, largest // MAX_RANGES + 1)
+
+
 def _duration(kind: str, length: int, claim_ms: int) -> int:
     """0: short; 1: about a claim timeout; 2: several, so the task is surely stolen."""
     if kind == "slow":
@@ -194,6 +208,7 @@ def scenarios(
         lower=draw(st.booleans()),
         csv_column=CSV_COLUMN if has_csv else None,
         bootstrap_batch=draw(st.sampled_from((500, 1, 2))),
+        chunk_bytes=_chunk_bytes(dataset, draw(st.sampled_from(CHUNK_BYTES))),
     )
     return Scenario(
         name="drawn",

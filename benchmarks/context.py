@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.report import Plot, Table, render, write_csv, write_png
+from benchmarks.runs import BenchError
 from benchmarks.scale import Scale
 
 
@@ -32,14 +33,24 @@ class Context:
     out: Path
     experiments: dict[str, Experiment]
     results: dict[str, Result] = dataclasses.field(default_factory=dict)
+    errors: dict[str, BenchError] = dataclasses.field(default_factory=dict)
     quiet: bool = False
 
     def get(self, name: str) -> Result:
-        """The result of an experiment, running it (and writing its files) if needed."""
+        """The result of an experiment, running it (and writing its files) if needed.
+
+        An experiment that failed is not run again: its error is raised again."""
+        if name in self.errors:
+            raise self.errors[name]
         if name not in self.results:
             self.log(f"== {name} ({self.scale.name})")
             start = time.perf_counter()
-            result = self.experiments[name](self)
+            try:
+                result = self.experiments[name](self)
+            except BenchError as exc:
+                self.errors[name] = exc
+                print(f"\n[{name}] FAILED: {exc}\n", flush=True)
+                raise
             self.results[name] = result
             self._write(result)
             self.log(f"   {name} took {time.perf_counter() - start:.1f} s")

@@ -14,7 +14,7 @@ from benchmarks.context import Context, Result
 from benchmarks.exp_scaling import main_corpus, with_tokens
 from benchmarks.nodes import Killer, job_args, node_env, redis_node
 from benchmarks.report import Plot, Series, Table
-from benchmarks.runs import Outcome, run_engine
+from benchmarks.runs import Outcome, failure, run_engine
 
 
 def claim_timeout(ctx: Context) -> Result:
@@ -26,16 +26,19 @@ def claim_timeout(ctx: Context) -> Result:
     s = ctx.scale
     files = main_corpus(ctx)
     table = Table("claim_timeout", ["claim_timeout_ms", "crashes", "seconds", "ok",
-                                    "vs_no_crash"])
+                                    "vs_no_crash", "failure"])
     for timeout_ms in s.claim_timeouts_ms:
         extra = ["--claim-timeout", f"{timeout_ms}ms"]
-        base = run_engine(files, 2, extra=extra, timeout_s=s.timeout_s)
-        table.add(claim_timeout_ms=timeout_ms, crashes=0, seconds=base.seconds, ok=True,
-                  vs_no_crash=1.0)
+        base = run_engine(files, 2, extra=extra, env={}, timeout_s=s.timeout_s, check=False)
+        table.add(claim_timeout_ms=timeout_ms, crashes=0, seconds=base.seconds, ok=base.ok,
+                  vs_no_crash=1.0, failure=failure(base))
         crashed = _crashed_run(ctx, files, extra)
         table.add(claim_timeout_ms=timeout_ms, crashes=1, seconds=crashed.seconds,
-                  ok=crashed.ok, vs_no_crash=crashed.seconds / base.seconds)
-    table.notes.append("a crash costs a worker restart plus up to one claim timeout")
+                  ok=crashed.ok, vs_no_crash=crashed.seconds / base.seconds,
+                  failure=failure(crashed))
+    table.notes.append("a crash costs a worker restart plus up to one claim timeout; a "
+                       "timeout shorter than a busy worker's pauses gets live tasks stolen, "
+                       "and after --max-attempts deliveries they fail")
     xs = [float(t) for t in s.claim_timeouts_ms]
     return Result(table, Plot(
         "Claim timeout, with and without a worker crash", "claim timeout (ms)", "wall time (s)",
@@ -72,13 +75,14 @@ def redis_kills(ctx: Context) -> Result:
     """Redis (AOF, fsync every second) killed with SIGKILL and restarted every N seconds."""
     s = ctx.scale
     files = main_corpus(ctx)
-    table = Table("redis_kills", ["kill_every_s", "restarts", "seconds", "ok", "vs_no_kills"])
+    table = Table("redis_kills", ["kill_every_s", "restarts", "seconds", "ok", "vs_no_kills",
+                                  "failure"])
     base = 0.0
     for every in (0.0, *s.kill_every_s):
         out, restarts = _run_with_kills(ctx, files, every)
         base = base or out.seconds
         table.add(kill_every_s=every or None, restarts=restarts, seconds=out.seconds,
-                  ok=out.ok, vs_no_kills=out.seconds / base)
+                  ok=out.ok, vs_no_kills=out.seconds / base, failure=failure(out))
     labels = ["never", *(f"every {e:g} s" for e in s.kill_every_s)]
     return Result(table, Plot(
         "Redis killed and restarted during a run", "", "wall time (s)",

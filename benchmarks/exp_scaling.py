@@ -16,7 +16,7 @@ from benchmarks import hooks
 from benchmarks.context import Context, Result
 from benchmarks.corpus import cut, scratch, stream, total_size, zipf_base
 from benchmarks.report import Plot, Series, Table
-from benchmarks.runs import Outcome, best_of, chunk_args, run_engine, run_serial
+from benchmarks.runs import Outcome, best_of, chunk_args, failure, run_engine, run_serial
 
 
 def main_corpus(ctx: Context) -> list[Path]:
@@ -98,7 +98,8 @@ def _runner(ctx: Context, inputs: list[Path], workers: int = 2, *,
             return run_engine(inputs, workers, extra=extra or [], timeout_s=ctx.scale.timeout_s,
                               at_least=at_least)
         return with_tokens(lambda env: run_engine(inputs, workers, extra=extra or [], env=env,
-                                                  timeout_s=ctx.scale.timeout_s), hook)
+                                                  timeout_s=ctx.scale.timeout_s, check=False),
+                           hook)
 
     return run
 
@@ -136,15 +137,16 @@ def straggler(ctx: Context) -> Result:
     """One worker at half speed (benchmarks.hooks.slow_one) against none."""
     s = ctx.scale
     files = main_corpus(ctx)
-    table = Table("straggler", ["workers", "straggler", "seconds", "vs_none"])
+    table = Table("straggler", ["workers", "straggler", "seconds", "ok", "vs_none",
+                                "failure"])
     for p in s.straggler_workers:
         best = best_of(s.repeat, {
             "none": _runner(ctx, files, p),
             "half speed": _runner(ctx, files, p, hook="benchmarks.hooks:slow_one"),
         })
         for k, out in best.items():
-            table.add(workers=p, straggler=k, seconds=out.seconds,
-                      vs_none=out.seconds / best["none"].seconds)
+            table.add(workers=p, straggler=k, seconds=out.seconds, ok=out.ok,
+                      vs_none=out.seconds / best["none"].seconds, failure=failure(out))
     table.notes.append("with p workers and one at half speed, throughput is at best "
                        "(p - 0.5) / p of normal: 1.33x the time for p = 2, 1.14x for p = 4")
     return Result(table, _bar_plot(table, "straggler", "workers", "One worker at half speed"))

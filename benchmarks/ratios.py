@@ -10,11 +10,12 @@ from benchmarks.context import Context, Result
 from benchmarks.crashpoint_overhead import per_call_ns
 from benchmarks.exp_memory import RSS_LIMIT_MB
 from benchmarks.report import Cell, Table
+from benchmarks.runs import BenchError
 from benchmarks.scale import human
 from engine import crashpoints as cp
 
-Check = tuple[str, float, str, float]
-"""(target, measured, comparison ``>=`` or ``<=``, threshold)."""
+Check = tuple[str, float | str, str, float]
+"""(target, measured or an error message, comparison ``>=`` or ``<=``, threshold)."""
 REACH_PER_TASK = 4
 """Crash points per task at most: read or claim, count, and the two of its commit."""
 
@@ -23,6 +24,9 @@ def ratios(ctx: Context) -> Result:
     """Every target of the issue with its measured ratio, PASS or FAIL."""
     table = Table("ratios", ["target", "measured", "want", "verdict"])
     for target, measured, op, threshold in _checks(ctx):
+        if isinstance(measured, str):
+            table.add(target=target, verdict=f"ERROR: {measured}"[:80])
+            continue
         ok = measured >= threshold if op == ">=" else measured <= threshold
         table.add(target=target, measured=measured, want=f"{op} {threshold:g}",
                   verdict="PASS" if ok else "FAIL")
@@ -32,10 +36,13 @@ def ratios(ctx: Context) -> Result:
 
 
 def _checks(ctx: Context) -> Iterator[Check]:
-    yield from _peer_checks(ctx)
-    yield from _layout_checks(ctx)
-    yield _crashpoint_check(ctx)
-    yield from _memory_checks(ctx)
+    """Every check; an experiment that failed gives one error row instead of its checks."""
+    for group in (_peer_checks, _size_checks, _skew_checks, _straggler_checks,
+                  _crashpoint_checks, _memory_checks, _redis_checks):
+        try:
+            yield from group(ctx)
+        except BenchError as exc:
+            yield group.__name__.strip("_"), str(exc).splitlines()[0], "", 0.0
 
 
 def _seconds(table: Table, **where: Cell) -> float:
@@ -58,7 +65,7 @@ def _peer_checks(ctx: Context) -> Iterator[Check]:
             yield f"run -w 2 speed vs {label} [{corpus}]", other / engine, op, threshold
 
 
-def _layout_checks(ctx: Context) -> Iterator[Check]:
+def _size_checks(ctx: Context) -> Iterator[Check]:
     s = ctx.scale
     sizes = ctx.get("file_size").table
     small = sizes.column("mb_per_s", file_bytes=s.small_files)[0]
@@ -66,19 +73,29 @@ def _layout_checks(ctx: Context) -> Iterator[Check]:
     n_small = sizes.column("files", file_bytes=s.small_files)[0]
     yield (f"{n_small} files of {human(s.small_files)} vs files of {human(s.large_files)}, "
            "throughput", float(small) / float(large), ">=", 0.5)  # type: ignore[arg-type]
+
+
+def _skew_checks(ctx: Context) -> Iterator[Check]:
     skew = ctx.get("skew").table
     for row in skew.rows:
         if row["layout"] == "skewed":
             yield (f"skewed / balanced wall time (chunking {row['chunking']})",
                    float(row["vs_balanced"]), "<=", 1.2)  # type: ignore[arg-type]
+
+
+def _straggler_checks(ctx: Context) -> Iterator[Check]:
     slow = ctx.get("straggler").table
     for row in slow.rows:
-        if row["straggler"] != "none":
-            yield (f"one worker at half speed / none ({row['workers']} workers)",
-                   float(row["vs_none"]), "<=", 1.3)  # type: ignore[arg-type]
+        if row["straggler"] == "none":
+            continue
+        target = f"one worker at half speed / none ({row['workers']} workers)"
+        if not row["ok"]:
+            yield target, f"run failed: {row['failure']}", "", 0.0
+        else:
+            yield target, float(row["vs_none"]), "<=", 1.3  # type: ignore[arg-type]
 
 
-def _crashpoint_check(ctx: Context) -> Check:
+def _crashpoint_checks(ctx: Context) -> Iterator[Check]:
     """Crash points cannot be removed from the engine to time it without them, and their
     cost is far below run-to-run noise; so bound it: calls per run (at most four per task)
     times the cost of one call with no hook, over the run's time, for the file-size run
@@ -90,7 +107,7 @@ def _crashpoint_check(ctx: Context) -> Check:
     rows = ctx.get("file_size").table.rows
     worst = max(float(r["files"]) / float(r["seconds"]) for r in rows)  # type: ignore[arg-type]
     share = (REACH_PER_TASK * worst + 10) * ns / 1e9
-    return f"crash points, no fault plan: overhead % (bound, {ns:.0f} ns/call)", share * 100, \
+    yield f"crash points, no fault plan: overhead % (bound, {ns:.0f} ns/call)", share * 100, \
         "<=", 1.0
 
 
@@ -100,6 +117,9 @@ def _memory_checks(ctx: Context) -> Iterator[Check]:
             continue
         yield (f"worker peak RSS MB, {row['input']} of {human(float(row['mb']) * 1e6)}",  # type: ignore[arg-type]
                float(row["worker_peak_rss_mb"]), "<=", RSS_LIMIT_MB)  # type: ignore[arg-type]
+
+
+def _redis_checks(ctx: Context) -> Iterator[Check]:
     table = ctx.get("redis_memory").table
     books = [r for r in table.rows if r["corpus"] == "gutenberg"]
     grow = float(books[-1]["used_memory_mb"]) / float(books[0]["used_memory_mb"])  # type: ignore[arg-type]

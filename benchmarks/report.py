@@ -115,7 +115,7 @@ def write_png(plot: Plot, path: Path) -> Path:
     if plot.logy:
         ax.set_yscale("log")
     ax.grid(True, alpha=0.3)
-    if len(plot.series) > 1 or plot.hline_label:
+    if len(plot.series) > 1 or plot.hline_label or plot.categories is not None:
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)

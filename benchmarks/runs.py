@@ -43,6 +43,9 @@ class Outcome:
     def ok(self) -> bool:
         return self.returncode == 0
 
+    def __lt__(self, other: Outcome) -> bool:
+        return self.seconds < other.seconds
+
 
 def bench_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for contenders: this repository importable (hooks, engines)."""
@@ -82,8 +85,18 @@ def timed(
                   err.decode(errors="replace"))
     if check and not out.ok:
         tail = "\n".join(out.stderr.strip().splitlines()[-8:])
-        raise BenchError(f"{' '.join(cmd[:6])} ... exited {out.returncode}:\n{tail}")
+        hook = (env or {}).get("WORDCOUNT_CRASH_HOOK", "none")
+        raise BenchError(f"{' '.join(cmd[:6])} ... (crash hook {hook}) exited {out.returncode}:"
+                         f"\n{tail}")
     return out
+
+
+def failure(out: Outcome) -> str | None:
+    """Why a run failed, in one line (its last ``error:`` line or the exit status)."""
+    if out.ok:
+        return None
+    errors = [line for line in out.stderr.splitlines() if line.startswith(("error:", "("))]
+    return (errors[-1] if errors else f"exit status {out.returncode}")[:120]
 
 
 def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
@@ -188,11 +201,12 @@ def best_of(rounds: int, contenders: Mapping[str, Callable[[int], Outcome]]) -> 
     """Each contender's fastest run over ``rounds`` rounds, run in turn within each round,
     so that a burst of load from elsewhere on the machine hits them alike. A contender is
     called with the round number, which it passes on as ``at_least`` if it can reuse runs."""
+    # a failed round is reported, not hidden by a faster one
     best: dict[str, Outcome] = {}
     for round_no in range(1, max(1, rounds) + 1):
         for name, thunk in contenders.items():
             out = thunk(round_no)
-            if name not in best or out.seconds < best[name].seconds:
+            if name not in best or (best[name].ok and (not out.ok or out < best[name])):
                 best[name] = out
     return best
 

@@ -23,6 +23,8 @@ from engine import crashpoints as cp
 from faults.scenario import (
     ACTIONS,
     COMMIT,
+    PROCESS_ACTIONS,
+    REDIS_ACTIONS,
     Action,
     Dataset,
     Fault,
@@ -44,10 +46,9 @@ WORKER_POINTS = (
 DRIVER_POINTS = (cp.DRIVER_BOOTSTRAP, cp.DRIVER_BEFORE_RESULT)
 CRITICAL_POINTS = (
     cp.WORKER_BEFORE_COMMIT, cp.WORKER_AFTER_COUNT, cp.WORKER_AFTER_READ, COMMIT,
-    cp.DRIVER_BOOTSTRAP,
 )  # fmt: skip
-"""Where a fault hurts most: a task held but not committed, a commit just made, a
-bootstrap half done. Drawn half of the time; any point the other half."""
+"""Where a worker fault hurts most: a task held but not committed, a commit just made.
+Drawn half of the time; any worker point the other half."""
 FORCING_ACTIONS = ("crash", "slow", "redis-wipe", "redis-kill")
 """Faults that force recovery: a dead task holder, a straggler outlasting its claim, Redis
 data lost. Drawn half of the time (those the caller allows); any action the other half."""
@@ -136,28 +137,48 @@ def fault_list(draw: st.DrawFn, workers: int, max_faults: int, actions: tuple[st
                claim_ms: int, tasks: int = 6) -> tuple[Fault, ...]:  # fmt: skip
     """Faults anywhere, but never more hung workers than there are others to steal.
 
-    A fault fires only if its trigger is reached, and most points are reached about once
-    per task: ``nth`` is drawn up to the number of tasks (and at most 6), so that few drawn
-    faults are dead letters. The number of faults is drawn evenly, like the files.
+    Each fault first draws its domain, as the issue lists them: a worker fault, a Redis
+    fault, or a driver crash (mid-bootstrap, or before it reads the result). Drawn as one
+    flat choice, driver crashes were about one fault in twenty-five, and fifteen examples
+    could miss them entirely. A fault fires only if its trigger is reached, and most
+    points are reached about once per task: ``nth`` is drawn up to the number of tasks
+    (and at most 6). The number of faults is drawn evenly, like the files.
     """
     top = max(1, min(6, tasks))
-    fault = st.tuples(
-        st.one_of(st.sampled_from(CRITICAL_POINTS), st.sampled_from(WORKER_POINTS + DRIVER_POINTS)),
-        st.one_of(st.sampled_from([a for a in FORCING_ACTIONS if a in actions] or actions),
-                  st.sampled_from(actions)),
-        st.integers(1, top), st.sampled_from((0, 1, 2)),
-    )  # fmt: skip
-    drawn = [draw(fault) for _ in range(draw(st.integers(0, max_faults)))]
-    faults, hangs = [], 0
-    for point, kind, nth, length in drawn:
-        on_driver = point in DRIVER_POINTS
-        if kind == "hang" and (on_driver or hangs >= workers - 1):
-            kind = "slow"  # a hung driver is a timeout, and someone must steal the tasks
+    domains = _domains(actions)
+    if not domains:
+        return ()
+    faults: list[Fault] = []
+    hangs = 0
+    for _ in range(draw(st.integers(0, max_faults))):
+        point, kind = draw(domains[draw(st.integers(0, len(domains) - 1))])
+        if kind == "hang" and hangs >= workers - 1:
+            kind = "slow"  # someone must be left to steal the straggler's tasks
         hangs += kind == "hang"
-        if point == cp.DRIVER_BEFORE_RESULT:
-            nth = 1  # the driver reaches it once per run
+        nth = 1 if point == cp.DRIVER_BEFORE_RESULT else draw(st.integers(1, top))
+        length = draw(st.sampled_from((0, 1, 2)))
         faults.append(Fault(Trigger(point, nth), Action(kind, _duration(kind, length, claim_ms))))
     return tuple(faults)
+
+
+def _domains(actions: tuple[str, ...]) -> list[st.SearchStrategy[tuple[str, str]]]:
+    """(point, action) strategies for worker, Redis and driver faults among ``actions``."""
+    domains = []
+    worker = [a for a in PROCESS_ACTIONS if a in actions]
+    if worker:
+        points = st.one_of(st.sampled_from(CRITICAL_POINTS), st.sampled_from(WORKER_POINTS))
+        kinds = st.one_of(st.sampled_from([a for a in FORCING_ACTIONS if a in worker] or worker),
+                          st.sampled_from(worker))  # fmt: skip
+        domains.append(st.tuples(points, kinds))
+    redis = [a for a in REDIS_ACTIONS if a in actions]
+    if redis:
+        kinds = st.one_of(st.sampled_from([a for a in FORCING_ACTIONS if a in redis] or redis),
+                          st.sampled_from(redis))  # fmt: skip
+        domains.append(st.tuples(st.sampled_from(WORKER_POINTS + DRIVER_POINTS), kinds))
+    driver = [a for a in ("crash", "raise") if a in actions]
+    if driver:
+        domains.append(st.tuples(st.sampled_from(DRIVER_POINTS), st.sampled_from(driver)))
+    return domains
 
 
 def _chunk_bytes(dataset: Dataset, drawn: int) -> int:
@@ -239,8 +260,6 @@ def families() -> dict[str, st.SearchStrategy[Scenario]]:
     """The main property's draws, split so that ``pytest -n`` spreads them: process faults
     only, Redis faults (with crashes), and anything. ``any-faults`` is the whole space, the
     one ``faults.teeth`` measures the buggy engines with."""
-    from faults.scenario import PROCESS_ACTIONS, REDIS_ACTIONS
-
     return {
         "worker-faults": scenarios(actions=PROCESS_ACTIONS),
         "redis-faults": scenarios(actions=("crash", *REDIS_ACTIONS), max_workers=4),

@@ -17,18 +17,7 @@ from faults.buggy import VARIANTS
 from faults.teeth import hunt
 
 pytestmark = pytest.mark.slow
-NOT_YET = {
-    "repeating_bootstrap": (
-        "its bug needs a driver.bootstrap crash that no later Redis wipe undoes, and none of "
-        "the 15 ci examples draws one (see README, Teeth)"
-    ),
-}
-"""Variants the ci profile does not catch yet: non-strict xfail, so a catch shows as XPASS."""
-PARAMS = [
-    pytest.param(name, marks=[pytest.mark.xfail(reason=NOT_YET[name], strict=False)]
-                 if name in NOT_YET else [])
-    for name in sorted(VARIANTS)
-]  # fmt: skip
+PARAMS = sorted(VARIANTS)
 
 
 @pytest.mark.parametrize("variant", PARAMS)

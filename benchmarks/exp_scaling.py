@@ -118,7 +118,7 @@ def skew(ctx: Context) -> Result:
         sizes = {"balanced": [unit * (n + 9) // n] * n, "skewed": [unit] * (n - 1) + [10 * unit]}
         layouts = {k: cut(stream(main_corpus(ctx)), where / k, v) for k, v in sizes.items()}
         for chunk in _chunkings(ctx):
-            args = chunk_args(chunk) if chunk != "off" else []
+            args = chunk_args("0" if chunk == "off" else chunk)
             best = best_of(s.repeat, {k: _runner(ctx, [where / k], extra=args) for k in layouts})
             for k in layouts:
                 table.add(layout=k, chunking=chunk, seconds=best[k].seconds,
@@ -128,7 +128,8 @@ def skew(ctx: Context) -> Result:
 
 
 def _chunkings(ctx: Context) -> list[str]:
-    """Without and with splitting; at small scale only the engine's best (with, if it can)."""
+    """Without and with splitting (``--chunk-size 0`` is off: the engine splits by default);
+    at small scale only with, if the engine can split."""
     chunk = [ctx.scale.chunk_size] if chunk_args(ctx.scale.chunk_size) else []
     return ["off", *chunk] if ctx.scale.name != "small" or not chunk else chunk
 

@@ -95,8 +95,13 @@ def failure(out: Outcome) -> str | None:
     """Why a run failed, in one line (its last ``error:`` line or the exit status)."""
     if out.ok:
         return None
-    errors = [line for line in out.stderr.splitlines() if line.startswith(("error:", "("))]
-    return (errors[-1] if errors else f"exit status {out.returncode}")[:120]
+    lines = out.stderr.splitlines()
+    marks = [i for i, line in enumerate(lines) if line.startswith(("error:", "("))]
+    if not marks:
+        return f"exit status {out.returncode}"
+    first = marks[-1]
+    detail = [line.strip() for line in lines[first + 1 : first + 2] if line.startswith(" ")]
+    return " ".join([lines[first], *detail])[:160]
 
 
 def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
@@ -105,7 +110,7 @@ def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
         children = psutil.Process(proc.pid).children(recursive=True)
     except psutil.NoSuchProcess:
         children = []
-    for p in [*children]:
+    for p in children:
         with _quiet():
             p.kill()
     proc.kill()

@@ -1,9 +1,10 @@
 """Does the suite have teeth? Run the main property against an engine until it fails.
 
-:func:`hunt` runs :func:`faults.property.holds` under Hypothesis, with the strategy of
-``tests/test_property.py`` (the ``any-faults`` family of :func:`faults.strategies.families`)
-and the settings of a profile, against one engine, and returns a :class:`Hunt`: whether
-the property failed, after how many examples and seconds, and the (shrunk) failing
+:func:`hunt` runs :func:`faults.property.holds` under Hypothesis, with the strategies of
+``tests/test_property.py`` (the families of :func:`faults.strategies.families`, one after
+the other until one fails) and the settings of a profile, against one engine, and
+returns a :class:`Hunt`: whether the property failed, after how many examples and seconds,
+and the (shrunk) failing
 scenario. ``benchmarks/teeth.py`` prints that for every known-buggy engine of
 :mod:`faults.buggy` and the real one; ``tests/test_teeth.py`` asserts each buggy one fails.
 
@@ -27,7 +28,9 @@ from faults.property import ScenarioFailed, holds
 from faults.scenario import Scenario
 from faults.strategies import families
 
-FAMILY = "any-faults"
+FAMILIES = ("any-faults", "redis-faults", "worker-faults")
+"""The main property is three tests, one per family: a hunt tries them in this order, each
+with the profile's examples, until one fails."""
 GENERATE = (Phase.explicit, Phase.generate)
 """Phases without shrinking: stop at the first failure (what CI needs)."""
 
@@ -103,9 +106,21 @@ def hunt(
 ) -> Hunt:
     """Run the main property against ``engine`` (``module:factory``; ``None``: the real one)."""
     hunter = _Hunter(engine, backend, label, shrink_s)
+    result = hunter.result
+    for family in FAMILIES:
+        _hunt_family(hunter, family, hunt_settings(profile, shrink=shrink))
+        if result.failure is not None or result.error is not None:
+            break
+    result.total_s = hunter.elapsed()
+    result.caught = result.failure is not None
+    if result.failure is not None:
+        result.shrunk = result.failure.outcome.scenario
+    return result
 
-    @hunt_settings(profile, shrink=shrink)
-    @given(scenario=families()[FAMILY])
+
+def _hunt_family(hunter: _Hunter, family: str, use: settings) -> None:
+    @use
+    @given(scenario=families()[family])
     def main_property(scenario: Scenario) -> None:
         hunter(scenario)
 
@@ -117,11 +132,6 @@ def hunt(
     except Exception as exc:  # Hypothesis' own verdicts (flaky, ...) included
         result.error = f"{type(exc).__name__}: {exc}"
         _from_group(result, exc)
-    result.total_s = hunter.elapsed()
-    result.caught = result.failure is not None
-    if result.failure is not None:
-        result.shrunk = result.failure.outcome.scenario
-    return result
 
 
 def _from_group(result: Hunt, exc: BaseException) -> None:

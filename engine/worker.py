@@ -55,6 +55,8 @@ class Batch:
     deliveries: list[Delivery] = dataclasses.field(default_factory=list)
     nbytes: int = 0
     started: float = dataclasses.field(default_factory=time.monotonic)
+    renewed: float = dataclasses.field(default_factory=time.monotonic)
+    """When the batch's claims were last renewed (or, before that, when it began)."""
 
     @property
     def entry_ids(self) -> list[str]:
@@ -137,6 +139,7 @@ class Worker:
                 # Our own task, re-claimed because gathering outlasted the claim timeout:
                 # the claim just renewed it. Counting it again would list it twice.
                 continue
+            self._renew_if_due(batch)
             self._count_into(batch, delivery)
         return batch if batch.deliveries else None
 
@@ -168,18 +171,29 @@ class Worker:
             "indexes": [d.task.index for d in batch.deliveries],
         }
 
+    def _renew_if_due(self, batch: Batch, current: Delivery | None = None) -> bool:
+        """Renew every claim of the batch (and ``current``) once a third of the claim
+        timeout has passed since the last renewal: a batch may be gathered for longer than
+        the timeout, and a live worker's tasks must not look stalled, or they are stolen,
+        counted again and, after ``max_attempts`` such thefts, dead-lettered.
+
+        ``False`` if ``current`` is no longer ours.
+        """
+        if time.monotonic() - batch.renewed < self.settings.claim_timeout_ms / 3000:
+            return True
+        deliveries = [*batch.deliveries, *([current] if current else [])]
+        owned = [self.session.renew(d.entry_id) for d in deliveries]
+        batch.renewed = time.monotonic()
+        return owned[-1] if current and owned else True
+
     def _count_into(self, batch: Batch, delivery: Delivery) -> None:
         """Count one task into the batch, renewing the batch's claims on a long input."""
         tally = Tally(self.settings.tokenizer)
-        renew_every = self.settings.claim_timeout_ms / 3000
-        last_renew = time.monotonic()
         try:
             for block in iter_blocks(delivery.task):
                 tally.add(block)
-                if time.monotonic() - last_renew > renew_every:
-                    if not self._renew([*batch.deliveries, delivery]):
-                        return  # this task was stolen while we counted: the thief has it
-                    last_renew = time.monotonic()
+                if not self._renew_if_due(batch, delivery):
+                    return  # this task was stolen while we counted: the thief has it
         except InputError as exc:
             self._dead_letter(delivery, str(exc))
             return
@@ -187,11 +201,6 @@ class Worker:
         batch.tally.merge(tally)
         batch.deliveries.append(delivery)
         batch.nbytes += delivery.task.size
-
-    def _renew(self, deliveries: list[Delivery]) -> bool:
-        """Renew every claim; ``False`` if the last (current) task is no longer ours."""
-        owned = [self.session.renew(d.entry_id) for d in deliveries]
-        return owned[-1]
 
     def _commit_batch(self, batch: Batch) -> None:
         result = self._commit(batch)
@@ -225,6 +234,7 @@ class Worker:
         A staging hash can lose writes if Redis rolls back to a snapshot; the commit sees
         that (``stage-incomplete``) and the worker stages again.
         """
+        self._renew_if_due(batch)  # the pairs may take a while to pack and stage
         pairs = batch.tally.items()
         first = batch.deliveries[0].entry_id
         result = CommitResult(False, "not-tried")

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from engine.pack import pack_columns, pack_pairs
 from engine.tokenize import Tokenizer, decode, encode
 
 BlockCounter = Callable[[bytes, Tokenizer], dict[bytes, int]]
@@ -46,10 +47,9 @@ def count_fast(block: bytes, tokenizer: Tokenizer) -> dict[bytes, int]:
     spaced = _spaced(block, tokenizer)
     if spaced is None:
         return count_python(block, tokenizer)
-    import pyarrow as pa
     import pyarrow.compute as pc
 
-    words = pc.list_flatten(pc.split_pattern(pa.array([spaced], pa.large_binary()), b" "))
+    words = pc.list_flatten(pc.split_pattern(_one_binary(spaced), b" "))
     counted = pc.value_counts(words)
     values = counted.field("values").to_pylist()
     counts = counted.field("counts").to_pylist()
@@ -72,7 +72,8 @@ class Tally:
     """Counts gathered over many blocks, merged once when the totals are wanted.
 
     With pyarrow, each block's counts stay an Arrow table and the merge is one group-by in
-    C; merging dicts in Python would cost more than the counting itself.
+    C; merging dicts in Python would cost more than the counting itself. :meth:`packed`
+    hands the totals to Redis without ever making them Python objects.
     """
 
     def __init__(self, tokenizer: Tokenizer) -> None:
@@ -89,7 +90,8 @@ class Tally:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        words = pc.list_flatten(pc.split_pattern(pa.array([spaced], pa.large_binary()), b" "))
+        words = pc.list_flatten(pc.split_pattern(_one_binary(spaced), b" "))
+        del spaced  # the block's bytes may go while the counts are kept
         counted = pc.value_counts(words)
         self._tables.append(pa.table({"w": counted.field("values"), "n": counted.field("counts")}))
 
@@ -99,16 +101,62 @@ class Tally:
 
     def items(self) -> list[tuple[bytes, int]]:
         """Every word with its total, in no particular order."""
-        totals = self._counter
-        if self._tables:
-            import pyarrow as pa
+        if not self._tables:
+            return [(w, n) for w, n in self._counter.items() if w]
+        words, counts = self._columns()
+        return list(zip(words.to_pylist(), counts.to_pylist(), strict=True))
 
-            merged = pa.concat_tables(self._tables).group_by("w").aggregate([("n", "sum")])
-            words = merged.column("w").to_pylist()
-            counts = merged.column("n_sum").to_pylist()
-            totals = totals + Counter(dict(zip(words, counts, strict=True)))
-        totals.pop(b"", None)
-        return list(totals.items())
+    def packed(self, max_pairs: int) -> tuple[int, list[bytes]]:
+        """The number of distinct words, and the totals as msgpack arrays of at most
+        ``max_pairs`` pairs each (at least one array, maybe empty)."""
+        if not self._tables:
+            pairs = self.items()
+            starts = range(0, max(len(pairs), 1), max_pairs)
+            return len(pairs), [pack_pairs(pairs[i : i + max_pairs]) for i in starts]
+        words, counts = self._columns()
+        starts = range(0, max(len(words), 1), max_pairs)
+        return len(words), [
+            pack_columns(words.slice(i, max_pairs), counts.slice(i, max_pairs)) for i in starts
+        ]
+
+    def _columns(self) -> tuple[Any, Any]:
+        """Distinct non-empty words and their totals, as two Arrow arrays."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        tables = list(self._tables)
+        if self._counter:  # blocks only Python could split: their words may recur in Arrow's
+            words = pa.array(list(self._counter), pa.large_binary())
+            counts = pa.array(list(self._counter.values()), pa.int64())
+            tables.append(pa.table({"w": words, "n": counts}))
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        words, counts = (table.column(c).combine_chunks() for c in ("w", "n"))
+        if len(tables) > 1:
+            words, counts = _sum_by_word(words, counts)
+        keep = pc.not_equal(pc.binary_length(words), 0)
+        return words.filter(keep), counts.filter(keep)
+
+
+def _sum_by_word(words: Any, counts: Any) -> tuple[Any, Any]:
+    """Each distinct word once, with the sum of its counts. Arrow's group-by costs about
+    160 ns a row; hashing the words once (dictionary_encode) and summing with numpy costs
+    a fifth of that. The float64 sums are exact below 2**53."""
+    import numpy as np
+    import pyarrow as pa
+
+    encoded = words.dictionary_encode()
+    indices = encoded.indices.to_numpy()
+    sums = np.bincount(indices, weights=counts.to_numpy(), minlength=len(encoded.dictionary))
+    return encoded.dictionary, pa.array(sums.astype(np.int64))
+
+
+def _one_binary(data: bytes) -> Any:
+    """An Arrow array whose single item is ``data``, sharing its memory (no copy)."""
+    import numpy as np
+    import pyarrow as pa
+
+    offsets = pa.py_buffer(np.array([0, len(data)], np.int64))
+    return pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
 
 
 def _have_arrow() -> bool:

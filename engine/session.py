@@ -21,8 +21,10 @@ from engine import connection
 from engine.functions import Library
 from engine.job import JobInfo, group_figures, read_job
 from engine.keys import GROUP, JobKeys
+from engine.pack import pack_pairs
 from engine.tasks import Task
 
+__all__ = ["CommitResult", "Delivery", "WorkerSession", "pack_pairs"]
 T = TypeVar("T")
 STAGE_TTL_MS = 24 * 3600 * 1000
 
@@ -50,14 +52,6 @@ class CommitResult:
 def consumer_name() -> str:
     """Unique per process and host, so a restarted worker never inherits a dead one's tasks."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-
-
-def pack_pairs(pairs: Sequence[tuple[bytes, int]]) -> bytes:
-    """Words and counts as one msgpack array, the form the functions take."""
-    flat: list[bytes | int] = []
-    for word, count in pairs:
-        flat += (word, count)
-    return msgpack.packb(flat, use_bin_type=False)  # type: ignore[no-any-return]
 
 
 class WorkerSession:

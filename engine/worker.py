@@ -34,7 +34,10 @@ from engine.session import (
 )
 
 log = logging.getLogger("wordcount.worker")
-MAX_PAIRS_PER_CALL = 50_000
+MAX_PAIRS_PER_CALL = 250_000
+"""Pairs per function call; more are staged in parts first. Staging costs Redis about
+1.5 us more per pair than an inline commit, and 250,000 pairs (a 32 MB batch of text with
+a large vocabulary) take Redis about half a second in one call."""
 JOB_POLL_S = 0.2
 
 
@@ -235,27 +238,24 @@ class Worker:
         that (``stage-incomplete``) and the worker stages again.
         """
         self._renew_if_due(batch)  # the pairs may take a while to pack and stage
-        pairs = batch.tally.items()
+        n_pairs, parts = batch.tally.packed(MAX_PAIRS_PER_CALL)
+        batch.tally = Tally(self.settings.tokenizer)  # free the counts: only the parts count
         first = batch.deliveries[0].entry_id
         result = CommitResult(False, "not-tried")
         for _ in range(3):
-            staged, inline = 0, pairs
-            if len(pairs) > MAX_PAIRS_PER_CALL:
-                if not self._stage(first, pairs):
+            staged, inline = 0, parts[0]
+            if len(parts) > 1:
+                if not self._stage(first, parts):
                     return CommitResult(False, "not-owner")
-                staged, inline = len(pairs), []
+                staged, inline = n_pairs, pack_pairs([])
             cp.reach(cp.WORKER_BEFORE_COMMIT, **self._batch_context(batch))
-            result = self.session.commit(batch.entry_ids, pack_pairs(inline), batch.nbytes, staged)
+            result = self.session.commit(batch.entry_ids, inline, batch.nbytes, staged)
             if result.reason != "stage-incomplete":
                 return result
         return result
 
-    def _stage(self, entry_id: str, pairs: list[tuple[bytes, int]]) -> bool:
-        for start in range(0, len(pairs), MAX_PAIRS_PER_CALL):
-            part = pack_pairs(pairs[start : start + MAX_PAIRS_PER_CALL])
-            if not self.session.stage(entry_id, part):
-                return False
-        return True
+    def _stage(self, entry_id: str, parts: list[bytes]) -> bool:
+        return all(self.session.stage(entry_id, part) for part in parts)
 
     def _dead_letter(self, delivery: Delivery, error: str) -> None:
         if self.session.dead_letter(delivery, error):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sys
 
+import msgpack
+import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.count import UNICODE_SPACES, Tally, count_fast, count_python
+from engine.pack import pack_columns
 from engine.tokenize import Tokenizer
 
 TOKENIZERS = [Tokenizer(), Tokenizer("space"), Tokenizer(lower=True), Tokenizer("space", True)]
@@ -45,3 +48,40 @@ def test_a_tally_of_blocks_is_the_sum_of_their_counts(
         for word, n in count_python(block, tokenizer).items():
             expected[word] = expected.get(word, 0) + n
     assert dict(tally.items()) == expected
+    assert len(tally.items()) == len(expected)
+
+
+@given(
+    blocks=st.lists(BYTES, max_size=5),
+    tokenizer=st.sampled_from(TOKENIZERS),
+    max_pairs=st.integers(1, 4),
+)
+def test_packed_parts_hold_each_word_once_with_its_total(
+    blocks: list[bytes], tokenizer: Tokenizer, max_pairs: int
+) -> None:
+    tally = Tally(tokenizer)
+    for block in blocks:
+        tally.add(block)
+    n_pairs, parts = tally.packed(max_pairs)
+    flat = [item for part in parts for item in msgpack.unpackb(part, raw=True)]
+    words, counts = flat[0::2], flat[1::2]
+    assert len(words) == len(set(words)) == n_pairs
+    assert all(len(msgpack.unpackb(part, raw=True)) <= 2 * max_pairs for part in parts) and parts
+    assert dict(zip(words, counts, strict=True)) == dict(tally.items())
+
+
+COUNTS = st.one_of(st.integers(1, 300), st.integers(1, 2**63 - 1))
+
+
+@given(
+    pairs=st.dictionaries(
+        st.one_of(st.binary(min_size=1, max_size=40), st.binary(min_size=30, max_size=70_000)),
+        COUNTS,
+        max_size=20,
+    )
+)
+def test_arrow_packing_is_msgpacks_byte_for_byte(pairs: dict[bytes, int]) -> None:
+    words = pa.array(list(pairs), pa.large_binary())
+    counts = pa.array(list(pairs.values()), pa.int64())
+    flat = [item for pair in pairs.items() for item in pair]
+    assert pack_columns(words, counts) == msgpack.packb(flat, use_bin_type=False)

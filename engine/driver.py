@@ -31,7 +31,8 @@ from engine.tasks import Task
 from engine.tokenize import Tokenizer
 
 log = logging.getLogger("wordcount.driver")
-POLL_S = 0.1
+POLL_S = 0.05
+"""How often the driver looks at the job: a run ends at most this long after its job."""
 
 
 @dataclasses.dataclass

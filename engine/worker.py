@@ -38,7 +38,7 @@ MAX_PAIRS_PER_CALL = 250_000
 """Pairs per function call; more are staged in parts first. Staging costs Redis about
 1.5 us more per pair than an inline commit, and 250,000 pairs (a 32 MB batch of text with
 a large vocabulary) take Redis about half a second in one call."""
-JOB_POLL_S = 0.2
+JOB_POLL_S = 0.05
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,9 +99,13 @@ class Worker:
     def run(self) -> WorkerStats:
         """Work until the job is finished."""
         self.settings = self._wait_for_job()
+        idle = False
         while True:
             try:
-                batch = self._gather()
+                # After a commit, look without waiting: the job may be over, and a worker
+                # that then waited for a task would hold up the whole run's exit.
+                batch = self._gather(wait=idle)
+                idle = batch is None
                 if batch is not None:
                     self._commit_batch(batch)
                 elif self.session.finished():
@@ -124,11 +128,15 @@ class Worker:
                 )
             time.sleep(JOB_POLL_S)
 
-    def _gather(self) -> Batch | None:
-        """Count tasks into a batch: wait for the first, then take only what is ready."""
+    def _gather(self, wait: bool = True) -> Batch | None:
+        """Count tasks into a batch: wait for the first (if ``wait``), then take only what
+        is ready. The wait is short (50 ms at most): it is how long a finished job can
+        keep an idle worker, and so the whole run, from exiting."""
         batch = Batch(Tally(self.settings.tokenizer))
         limits = self.limits
-        wait_ms: int | None = max(10, min(200, self.settings.claim_timeout_ms // 2))
+        wait_ms: int | None = max(10, min(50, self.settings.claim_timeout_ms // 2))
+        if not wait:
+            wait_ms = None
         while (
             len(batch.deliveries) < limits.max_tasks
             and batch.nbytes < limits.max_bytes

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 
 import msgpack
 import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine import count
 from engine.count import UNICODE_SPACES, Tally, count_fast, count_python
 from engine.pack import pack_columns
 from engine.tokenize import Tokenizer
@@ -37,10 +40,33 @@ def test_fast_and_reference_counts_agree(data: bytes, tokenizer: Tokenizer) -> N
     assert count_fast(data, tokenizer) == count_python(data, tokenizer)
 
 
-@given(blocks=st.lists(BYTES, max_size=5), tokenizer=st.sampled_from(TOKENIZERS))
+@contextlib.contextmanager
+def arrow_from(nbytes: int) -> Iterator[None]:
+    """Tallies count with Arrow once the process has counted ``nbytes`` (0: at once)."""
+    saved = count.ARROW_AFTER_BYTES
+    count.ARROW_AFTER_BYTES = nbytes
+    try:
+        yield
+    finally:
+        count.ARROW_AFTER_BYTES = saved
+
+
+ARROW_FROM = st.sampled_from([-1, 10, 1 << 40])  # Arrow always, after a few bytes, never
+
+
+@given(
+    blocks=st.lists(BYTES, max_size=5),
+    tokenizer=st.sampled_from(TOKENIZERS),
+    arrow=ARROW_FROM,
+)
 def test_a_tally_of_blocks_is_the_sum_of_their_counts(
-    blocks: list[bytes], tokenizer: Tokenizer
+    blocks: list[bytes], tokenizer: Tokenizer, arrow: int
 ) -> None:
+    with arrow_from(arrow):
+        _check_tally(blocks, tokenizer)
+
+
+def _check_tally(blocks: list[bytes], tokenizer: Tokenizer) -> None:
     tally = Tally(tokenizer)
     expected: dict[bytes, int] = {}
     for block in blocks:
@@ -55,13 +81,15 @@ def test_a_tally_of_blocks_is_the_sum_of_their_counts(
     blocks=st.lists(BYTES, max_size=5),
     tokenizer=st.sampled_from(TOKENIZERS),
     max_pairs=st.integers(1, 4),
+    arrow=ARROW_FROM,
 )
 def test_packed_parts_hold_each_word_once_with_its_total(
-    blocks: list[bytes], tokenizer: Tokenizer, max_pairs: int
+    blocks: list[bytes], tokenizer: Tokenizer, max_pairs: int, arrow: int
 ) -> None:
     tally = Tally(tokenizer)
-    for block in blocks:
-        tally.add(block)
+    with arrow_from(arrow):
+        for block in blocks:
+            tally.add(block)
     n_pairs, parts = tally.packed(max_pairs)
     flat = [item for part in parts for item in msgpack.unpackb(part, raw=True)]
     words, counts = flat[0::2], flat[1::2]

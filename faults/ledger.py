@@ -39,6 +39,8 @@ class Ledger:
         self.reached.update(outcome.reached)
 
     def judged(self, status: str) -> None:
+        """Count a verdict; ``status`` names the engine too when it is not the real one
+        (the teeth tests expect ``invalid for faults.buggy:...``)."""
         self.verdicts[status] += 1
 
     def merge(self, other: Ledger) -> None:
@@ -87,7 +89,7 @@ class Ledger:
             "crash points reached: " + ", ".join(f"{p} {self.reached.get(p, 0)}" for p in cp.ALL),
         ]
         if self.verdicts:
-            lines.insert(1, "property verdicts: " + _counts(self.verdicts))
+            lines.insert(1, "verdicts of the main property: " + _counts(self.verdicts))
         missing = self.unreached()
         lines.append(
             "UNREACHED crash points (no scenario tested them): " + ", ".join(missing)

@@ -43,7 +43,7 @@ def run_and_check(
     """Run on a fresh node of ``backend`` (closed afterwards) and judge the outcome."""
     outcome = run_scenario(scenario, backend, engine=engine)
     verdict = check(outcome)
-    LEDGER.judged(verdict.status)
+    LEDGER.judged(verdict.status if engine is None else f"{verdict.status} for {engine}")
     return outcome, verdict
 
 

@@ -34,6 +34,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--history", metavar="FILE", help="write the history (JSON lines)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary instead")
     parser.add_argument("--timeout", type=float, metavar="S", help="override timeout_s")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="run up to N times, stopping at the first run that is not valid "
+                        "(for failures that depend on timing)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,9 +101,21 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
 
 
 def execute(scenario: Scenario, args: argparse.Namespace) -> int:
-    """Run, judge, print; the exit status is the verdict's."""
-    outcome = run_scenario(scenario, args.backend, engine=args.engine, timeout_s=args.timeout)
-    verdict = check(outcome)
+    """Run, judge, print; the exit status is the verdict's.
+
+    With ``--repeat N`` the scenario runs up to N times and stops at the first run that is
+    not valid: real processes race, so a failure that needed one interleaving (a sample
+    taken between two calls, a theft just before a commit) may take a few runs to recur.
+    """
+    runs = 0
+    while True:
+        runs += 1
+        outcome = run_scenario(scenario, args.backend, engine=args.engine, timeout_s=args.timeout)
+        verdict = check(outcome)
+        if not verdict.valid or runs >= args.repeat:
+            break
+    if args.repeat > 1:
+        print(f"run {runs} of at most {args.repeat}: {verdict.status}", file=sys.stderr)
     if args.history:
         Path(args.history).write_text(outcome.history.dumps(), encoding="utf-8")
     if args.json:

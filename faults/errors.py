@@ -24,3 +24,8 @@ class ControllerError(FaultsError):
 
 class RunnerError(FaultsError):
     """A scenario could not be set up (Redis node, temp files, driver start)."""
+
+
+class EngineSpecError(FaultsError):
+    """``--engine MODULE:FACTORY`` names nothing loadable, or something that does not fit
+    the contract of :mod:`engine.plugins`: found before any scenario runs."""

@@ -95,4 +95,5 @@ def explain(outcome: Outcome, verdict: Verdict, path: Path | None, engine: str |
         "",
         f"scenario {where}; replay it with:",
         f"    {replay_command(path, outcome.backend, engine)}",
+        "(add --repeat 20 if it replays valid: some failures need one unlucky interleaving)",
     ])  # fmt: skip

@@ -32,7 +32,7 @@ from faults.client import DriverProcess, driver_argv, driver_env, kill_ours, log
 from faults.controller import Controller
 from faults.dataset import write
 from faults.db import DB, NEMESIS, make_node
-from faults.errors import RunnerError
+from faults.errors import EngineSpecError, RunnerError
 from faults.history import History, OpType
 from faults.ledger import LEDGER
 from faults.nemesis import Nemesis
@@ -50,6 +50,20 @@ def backend_of(node: RedisNode) -> str:
     )
 
 
+def check_engine(spec: str | None) -> None:
+    """Load ``spec`` here first: a typo must be a usage error, not a failed scenario whose
+    every worker died on start-up (which would read as an engine bug)."""
+    if spec is None:
+        return
+    from engine.errors import WordCountError
+    from engine.plugins import load_engine
+
+    try:
+        load_engine(spec)
+    except WordCountError as exc:
+        raise EngineSpecError(str(exc)) from None
+
+
 def run_scenario(
     scenario: Scenario,
     node: RedisNode | str = "process",
@@ -60,6 +74,7 @@ def run_scenario(
     """Run ``scenario`` on ``node``: a backend name (a node is made with the scenario's
     persistence and closed at the end) or a node of yours with that persistence (started
     if needed, left running). ``engine`` is passed to the driver as ``--engine``."""
+    check_engine(engine)
     history = History()
     persistence = scenario.settings.persistence_spec()
     if isinstance(node, str):

@@ -13,6 +13,7 @@ acknowledges exactly the tasks whose counts it adds, or none of them.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
 import time
@@ -76,6 +77,17 @@ class WorkerStats:
     claimed: int = 0
 
 
+def _settle(
+    pending: concurrent.futures.Future[None] | None, ignore: type[Exception] | None = None
+) -> None:
+    """Wait for the commit in flight, if any; its error (but ``ignore``) is raised here."""
+    if pending is None:
+        return
+    error = pending.exception()
+    if error is not None and (ignore is None or not isinstance(error, ignore)):
+        raise error
+
+
 class Worker:
     """One consumer of a job's task stream."""
 
@@ -89,7 +101,7 @@ class Worker:
         wait_for_job_s: float = 30.0,
         limits: BatchLimits | None = None,
     ) -> None:
-        keys = JobKeys(job_id)
+        self.keys = keys = JobKeys(job_id)
         self.session = WorkerSession(client, keys, consumer=consumer, deadline_s=deadline_s)
         self.wait_for_job_s = wait_for_job_s
         self.limits = limits or BatchLimits()
@@ -98,22 +110,34 @@ class Worker:
         self._stale_checked = float("-inf")
 
     def run(self) -> WorkerStats:
-        """Work until the job is finished."""
+        """Work until the job is finished.
+
+        A batch is committed on a second thread while the next one is gathered: Redis
+        spends about 2 us per distinct word on a commit, as long as counting the batch on
+        a large vocabulary, and a worker that waited for it left its core idle. At most
+        one commit is in flight, and the job is only looked at once it has returned.
+        """
         self.settings = self._wait_for_job()
         idle = False
-        while True:
-            try:
-                # After a commit, look without waiting: the job may be over, and a worker
-                # that then waited for a task would hold up the whole run's exit.
-                batch = self._gather(wait=idle)
-                idle = batch is None
-                if batch is not None:
-                    self._commit_batch(batch)
-                elif self.session.finished():
-                    return self.stats
-            except GroupMissingError:
-                log.warning("job %s vanished from Redis; waiting for it", self.session.keys.job_id)
-                self.settings = self._wait_for_job()
+        with concurrent.futures.ThreadPoolExecutor(1, "commit") as committer:
+            pending: concurrent.futures.Future[None] | None = None
+            while True:
+                try:
+                    # After a commit, look without waiting: the job may be over, and a
+                    # worker that then waited for a task would hold up the run's exit.
+                    batch = self._gather(wait=idle)
+                    idle = batch is None
+                    _settle(pending)
+                    pending = None
+                    if batch is not None:
+                        pending = committer.submit(self._commit_batch, batch)
+                    elif self.session.finished():
+                        return self.stats
+                except GroupMissingError:
+                    _settle(pending, GroupMissingError)
+                    pending = None
+                    log.warning("job %s vanished from Redis; waiting for it", self.keys.job_id)
+                    self.settings = self._wait_for_job()
 
     def _wait_for_job(self) -> JobSettings:
         """The job's settings, waiting for it to appear (a driver may be bootstrapping)."""

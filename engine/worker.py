@@ -61,6 +61,15 @@ class Batch:
     started: float = dataclasses.field(default_factory=time.monotonic)
     renewed: float = dataclasses.field(default_factory=time.monotonic)
     """When the batch's claims were last renewed (or, before that, when it began)."""
+    packed: tuple[int, list[bytes]] | None = None
+    """The merged counts as msgpack parts (:meth:`Tally.packed`), once packed."""
+
+    def pack(self) -> tuple[int, list[bytes]]:
+        """Pack the counts (once) and free the tally: only the parts are needed now."""
+        if self.packed is None:
+            self.packed = self.tally.packed(MAX_PAIRS_PER_CALL)
+            self.tally = Tally(self.tally.tokenizer)
+        return self.packed
 
     @property
     def entry_ids(self) -> list[str]:
@@ -130,6 +139,7 @@ class Worker:
                     _settle(pending)
                     pending = None
                     if batch is not None:
+                        batch.pack()  # here: Arrow's memory stays in one thread's heap
                         pending = committer.submit(self._commit_batch, batch)
                     elif self.session.finished():
                         return self.stats
@@ -284,8 +294,7 @@ class Worker:
         that (``stage-incomplete``) and the worker stages again.
         """
         self._renew_if_due(batch)  # the pairs may take a while to pack and stage
-        n_pairs, parts = batch.tally.packed(MAX_PAIRS_PER_CALL)
-        batch.tally = Tally(self.settings.tokenizer)  # free the counts: only the parts count
+        n_pairs, parts = batch.pack()
         first = batch.deliveries[0].entry_id
         result = CommitResult(False, "not-tried")
         for _ in range(3):

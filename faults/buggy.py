@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import msgpack
 import redis
 
 from engine import crashpoints as cp
@@ -41,10 +42,22 @@ def _bookkeep(worker: Worker, batch: Batch) -> None:
         client.hset(keys.job, "state", "done")
 
 
+def _pairs(batch: Batch) -> list[tuple[bytes, int]]:
+    """The batch's (word, count) pairs, whether or not the worker has packed them yet (the
+    real worker packs a batch into msgpack arrays, ``[word, n, word, n, ...]``, and frees
+    its tally before it commits)."""
+    if batch.packed is None:
+        return list(batch.tally.items())
+    flat: list[Any] = []
+    for part in batch.packed[1]:
+        flat.extend(msgpack.unpackb(part, raw=True))
+    return list(zip(flat[0::2], flat[1::2], strict=True))
+
+
 def _add_counts(worker: Worker, batch: Batch, *, one_call_per_word: bool = False) -> None:
     client, counts = worker.session.client, worker.session.keys.counts
     pipe = client.pipeline(transaction=False)
-    for word, n in batch.tally.items():
+    for word, n in _pairs(batch):
         if one_call_per_word:
             client.zincrby(counts, n, word)
         else:
@@ -99,7 +112,7 @@ class IgnoreAckResult(Worker):
         session = self.session
         pipe = session.client.pipeline(transaction=True)
         pipe.xack(session.keys.tasks, GROUP, *batch.entry_ids)
-        for word, n in batch.tally.items():
+        for word, n in _pairs(batch):
             pipe.zincrby(session.keys.counts, n, word)
         pipe.execute()
         _bookkeep(self, batch)

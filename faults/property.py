@@ -54,15 +54,16 @@ def holds(
     outcome, verdict = run_and_check(scenario, backend, engine=engine)
     if verdict.valid:
         return outcome
-    path = save_failure(scenario, label)
+    path = save_failure(scenario, label, outcome)
     raise ScenarioFailed(explain(outcome, verdict, path, engine), outcome, verdict, path)
 
 
-def save_failure(scenario: Scenario, label: str) -> Path | None:
+def save_failure(scenario: Scenario, label: str, outcome: Outcome | None = None) -> Path | None:
     """Write the scenario where a person can replay it; ``None`` if that is impossible.
 
     The name is the label and a digest of the scenario, so successive shrink steps leave
-    distinct files and the last one written (the shrunk case) is also the newest.
+    distinct files and the last one written (the shrunk case) is also the newest. The
+    run's history goes beside it (``.history.jsonl``).
     """
     text = scenario.to_json()
     digest = hashlib.sha256(text.encode()).hexdigest()[:10]
@@ -74,6 +75,9 @@ def save_failure(scenario: Scenario, label: str) -> Path | None:
         path.write_text(text, encoding="utf-8")
         latest = directory / f"{safe}-latest.json"
         latest.write_text(text, encoding="utf-8")
+        if outcome is not None:  # what happened, op by op: replays may race differently
+            history = outcome.history.dumps()
+            path.with_suffix(".history.jsonl").write_text(history, encoding="utf-8")
     except OSError:
         return None
     return path

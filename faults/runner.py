@@ -24,9 +24,10 @@ from pathlib import Path
 
 import redis
 
-from engine.errors import JobFailedError
+from engine.errors import JobFailedError, WordCountError
 from engine.keys import JobKeys
 from engine.nodes.base import RedisNode
+from engine.plugins import load_engine
 from faults import history as h
 from faults.client import DriverProcess, driver_argv, driver_env, kill_ours, log_tail
 from faults.controller import Controller
@@ -55,9 +56,6 @@ def check_engine(spec: str | None) -> None:
     every worker died on start-up (which would read as an engine bug)."""
     if spec is None:
         return
-    from engine.errors import WordCountError
-    from engine.plugins import load_engine
-
     try:
         load_engine(spec)
     except WordCountError as exc:

@@ -20,6 +20,7 @@ import io
 import hypothesis.strategies as st
 
 from engine import crashpoints as cp
+from faults.dataset import all_files
 from faults.scenario import (
     ACTIONS,
     COMMIT,
@@ -191,8 +192,6 @@ def _chunk_bytes(dataset: Dataset, drawn: int) -> int:
     (64-byte ranges of a 2 MB generated file would be 30,000 tasks)."""
     if not drawn:
         return 0
-    from faults.dataset import all_files
-
     largest = max((len(spec.data) for spec in all_files(dataset)), default=0)
     return max(drawn, largest // MAX_RANGES + 1)
 
@@ -250,8 +249,6 @@ def scenarios(
 
 def size(scenario: Scenario) -> dict[str, int]:
     """How big a scenario is, as people count it: files, words, workers, faults."""
-    from faults.dataset import all_files
-
     files = all_files(scenario.dataset)
     return {
         "files": len(files),

@@ -54,6 +54,15 @@ class Ledger:
         ):
             mine.update(theirs)
 
+    def _verdict_line(self) -> str:
+        real, others = _split_verdicts(self.verdicts)
+        parts = [f"real engine {_counts(real)}"] if real else []
+        if others:
+            caught = sum(1 for c in others.values() if c["invalid"] or c["unknown"])
+            runs = sum(sum(c.values()) for c in others.values())
+            parts.append(f"other engines caught {caught} of {len(others)} ({runs} scenarios)")
+        return "; ".join(parts)
+
     def to_json(self) -> str:
         data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
         return json.dumps({k: dict(v) if isinstance(v, Counter) else v for k, v in data.items()},
@@ -89,7 +98,7 @@ class Ledger:
             "crash points reached: " + ", ".join(f"{p} {self.reached.get(p, 0)}" for p in cp.ALL),
         ]
         if self.verdicts:
-            lines.insert(1, "verdicts of the main property: " + _counts(self.verdicts))
+            lines.insert(1, "verdicts of the main property: " + self._verdict_line())
         missing = self.unreached()
         lines.append(
             "UNREACHED crash points (no scenario tested them): " + ", ".join(missing)
@@ -97,6 +106,16 @@ class Ledger:
             else "every crash point was reached"
         )
         return lines
+
+
+def _split_verdicts(verdicts: Counter[str]) -> tuple[Counter[str], dict[str, Counter[str]]]:
+    """The real engine's verdicts, and each other engine's (keys ``STATUS for ENGINE``)."""
+    real: Counter[str] = Counter()
+    others: dict[str, Counter[str]] = {}
+    for key, n in verdicts.items():
+        status, _, engine = key.partition(" for ")
+        (others.setdefault(engine, Counter()) if engine else real)[status] += n
+    return real, others
 
 
 def _counts(counter: Counter[str]) -> str:

@@ -135,13 +135,16 @@ class WorkerSession:
 
     def renew(self, entry_id: str) -> bool:
         """Reset the task's idle time; ``False`` if it is no longer ours."""
-        return bool(
-            self._call(
-                lambda: self.library.fcall(
-                    "wc_renew", [self.keys.tasks], [GROUP, self.consumer, entry_id]
-                )
-            )
-        )
+        return self.renew_all([entry_id])[0]
+
+    def renew_all(self, entry_ids: Sequence[str]) -> list[bool]:
+        """Reset the tasks' idle time in one round trip; per task, ``False`` if it is no
+        longer ours."""
+        owned = self._call(
+            lambda: self.library.fcall("wc_renew", [self.keys.tasks],
+                                       [GROUP, self.consumer, *entry_ids])
+        )  # fmt: skip
+        return [bool(flag) for flag in owned]
 
     def stage(self, entry_id: str, packed: bytes) -> bool:
         """Store part of a task's counts; ``False`` if the task is no longer ours."""

@@ -156,15 +156,21 @@ local function stage(keys, args)
   return 1
 end
 
---[[ renew: reset the idle time of a task this consumer still owns (XCLAIM ... JUSTID,
-which does not count as a delivery), so a slow but live worker is not robbed.
-KEYS: stream. ARGV: group, consumer, entry id. ]]
+--[[ renew: reset the idle time of the tasks this consumer still owns (XCLAIM ... JUSTID,
+which does not count as a delivery), so a slow but live worker is not robbed. One call
+renews a whole batch: a round trip per task would cost more than counting small ones.
+KEYS: stream. ARGV: group, consumer, entry id... Returns 1 or 0 per entry: still ours? ]]
 local function renew(keys, args)
-  if not owned(keys[1], args[1], args[2], args[3]) then
-    return 0
+  local result = {}
+  for i = 3, #args do
+    if owned(keys[1], args[1], args[2], args[i]) then
+      redis.call('XCLAIM', keys[1], args[1], args[2], 0, args[i], 'JUSTID')
+      result[#result + 1] = 1
+    else
+      result[#result + 1] = 0
+    end
   end
-  redis.call('XCLAIM', keys[1], args[1], args[2], 0, args[3], 'JUSTID')
-  return 1
+  return result
 end
 
 --[[ dead_letter: give up on a task this consumer owns: acknowledge it, record it with the

@@ -245,7 +245,7 @@ class Worker:
         if time.monotonic() - batch.renewed < self.settings.claim_timeout_ms / 3000:
             return True
         deliveries = [*batch.deliveries, *([current] if current else [])]
-        owned = [self.session.renew(d.entry_id) for d in deliveries]
+        owned = self.session.renew_all([d.entry_id for d in deliveries]) if deliveries else []
         batch.renewed = time.monotonic()
         return owned[-1] if current and owned else True
 

@@ -7,6 +7,7 @@ do about it, and the process exits with a non-zero status; tracebacks are for bu
 from __future__ import annotations
 
 import argparse
+import fractions
 import logging
 import os
 import re
@@ -54,7 +55,13 @@ def parse_size(text: str, option: str = "--chunk-size") -> int:
             "512KB, 16MB or 1GB (0 never splits a file)"
         )
     shift = _UNIT_SHIFT[match.group("unit").lower().rstrip("ib")]
-    return int(float(match.group("number")) * (1 << shift))
+    size = fractions.Fraction(match.group("number")) * (1 << shift)
+    if size.denominator != 1:
+        raise ConfigError(
+            f"{option} {text!r} is {float(size):g} bytes, not a whole number: write whole bytes "
+            "(1536) or a size that comes to whole bytes (1.5KB)"
+        )
+    return int(size)
 
 
 def _chunk_option(parser: argparse.ArgumentParser, *, used: bool) -> None:

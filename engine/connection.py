@@ -9,6 +9,7 @@ a bad command) become :class:`~engine.errors.WordCountError` with a message for 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 import urllib.parse
@@ -28,31 +29,116 @@ _BACKOFF_CAP_S = 1.0
 _RETRYABLE = (rex.ConnectionError, rex.TimeoutError)
 
 
+@dataclasses.dataclass(frozen=True)
+class RedisAddress:
+    """What a Redis URL says, checked: where the server is, which database, who logs in."""
+
+    scheme: str
+    host: str
+    port: int
+    db: int
+    username: str | None
+    password: str | None
+    path: str = ""
+    """The socket path of a ``unix://`` URL."""
+
+    def shown(self) -> str:
+        """The URL without its password, for messages."""
+        user = self.username or ""
+        login = f"{user}:***@" if self.password is not None else (f"{user}@" if user else "")
+        if self.scheme == "unix":
+            return f"unix://{login}{self.path}" + (f"?db={self.db}" if self.db else "")
+        return f"{self.scheme}://{login}{self.host}:{self.port}/{self.db}"
+
+
+_URL_FORM = "redis://[[user]:password@]host:port[/db] (or rediss://..., unix:///path.sock)"
+
+
+def parse_url(url: str) -> RedisAddress:
+    """Check a Redis URL and take it apart; the one place URLs are read.
+
+    redis-py accepts or crashes on some mistakes in ways a user cannot act on: a port that
+    is not a number raises a bare ValueError, and a database path that is not a number
+    (``/abc``) silently means database 0. Each mistake here is a ConfigError naming it.
+    """
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"invalid Redis URL {_redact_text(url)!r}: use {_URL_FORM}")
+    login, _, hostport = parts.netloc.rpartition("@")
+    user, has_password, password = login.partition(":")
+    username = urllib.parse.unquote(user) or None
+    secret = urllib.parse.unquote(password) if has_password else None
+    shown = _redact_text(url)
+    query = urllib.parse.parse_qs(parts.query)
+    if scheme == "unix":
+        if not parts.path:
+            raise ConfigError(f"invalid Redis URL {shown!r}: give the socket path, unix:///path")
+        db = _db_number(query.get("db", ["0"])[0], shown)
+        return RedisAddress(scheme, "", 0, db, username, secret, parts.path)
+    host, port = _host_port(hostport, shown)
+    db_text = parts.path.lstrip("/") or query.get("db", ["0"])[0]
+    return RedisAddress(scheme, host, port, _db_number(db_text, shown), username, secret)
+
+
+def _host_port(hostport: str, shown: str) -> tuple[str, int]:
+    if hostport.startswith("["):  # an IPv6 literal: [::1]:6379
+        host, _, rest = hostport[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port_text = hostport.partition(":")
+    if not host:
+        raise ConfigError(f"invalid Redis URL {shown!r}: no host; use {_URL_FORM}")
+    if not port_text:
+        return host, 6379
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ConfigError(
+            f"invalid Redis URL {shown!r}: port {port_text!r} is not a number from 1 to 65535"
+        )
+    return host, int(port_text)
+
+
+def _db_number(text: str, shown: str) -> int:
+    if not text.isdigit():
+        raise ConfigError(
+            f"invalid Redis URL {shown!r}: database {text!r} is not a number; "
+            "end the URL with /0, /1, ... or nothing (database 0)"
+        )
+    return int(text)
+
+
+def _redact_text(url: str) -> str:
+    """The URL with anything between ``:`` and ``@`` in its login starred, without parsing
+    the rest (which may be what is wrong)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "***" if "@" in url else url
+    netloc, slash, tail = rest.partition("/")
+    login, at, hostport = netloc.rpartition("@")
+    if not at or ":" not in login:
+        return url
+    user = login.partition(":")[0]
+    return f"{scheme}://{user}:***@{hostport}{slash}{tail}"
+
+
 def redact(url: str) -> str:
     """The URL without its password, for messages and logs."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    netloc = f"{user}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return _redact_text(url)
 
 
 def connect(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S) -> redis.Redis:
     """A client for ``redis://``, ``rediss://`` or ``unix://`` URLs, with credentials."""
-    if not url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(
-            f"invalid Redis URL {redact(url)!r}: use redis://[[user]:password@]host:port[/db]"
-        )
+    address = parse_url(url)
     try:
         return redis.Redis.from_url(
             url,
+            db=address.db,
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_timeout,
             health_check_interval=0,
         )
     except ValueError as exc:
-        raise ConfigError(f"invalid Redis URL {redact(url)!r}: {exc}") from exc
+        raise ConfigError(f"invalid Redis URL {address.shown()!r}: {exc}") from exc
 
 
 def describe(client: redis.Redis) -> str:
@@ -113,8 +199,30 @@ def auth_error(client: redis.Redis, exc: BaseException) -> RedisAuthError:
 
 def check(client: redis.Redis, *, deadline_s: float = 5.0) -> None:
     """Fail fast, with a message saying what to do, if Redis cannot be used at all."""
-    call(client, client.ping, deadline_s=deadline_s)
-    info = call(client, lambda: client.info("server"), deadline_s=deadline_s)
+    try:
+        call(client, client.ping, deadline_s=deadline_s)
+        info = call(client, lambda: client.info("server"), deadline_s=deadline_s)
+    except rex.NoPermissionError as exc:
+        user = client.connection_pool.connection_kwargs.get("username") or "default"
+        raise RedisAuthError(
+            f"Redis at {describe(client)} lets user {user!r} log in but refuses it a command "
+            f"({exc}): grant the user the commands the engine needs "
+            "(ACL SETUSER ... +@all, or at least +info +@stream +@sortedset +@hash +function "
+            "+fcall), or use another user"
+        ) from exc
+    except rex.InvalidResponse as exc:
+        raise RedisUnavailableError(
+            f"the server at {describe(client)} does not speak the Redis protocol ({exc}): "
+            "check the host and port in the URL"
+        ) from exc
+    except rex.ResponseError as exc:
+        if "DB index" not in str(exc):
+            raise
+        db = client.connection_pool.connection_kwargs.get("db", 0)
+        raise ConfigError(
+            f"Redis at {describe(client)} has no database {db} ({exc}): end the URL with a "
+            "database number below the server's `databases` setting (16 by default), or /0"
+        ) from exc
     version = str(info.get("redis_version", "0"))
     if int(version.split(".")[0]) < 7:
         raise RedisUnavailableError(

@@ -13,13 +13,15 @@ the chunk size: a driver that bootstraps the job again computes the same tasks.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import glob
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
+from engine import csvrows
 from engine.errors import ConfigError, InputError
 from engine.tasks import InputKind, Task
 from engine.tokenize import SAFE_CUT_BYTES, decode, encode
@@ -199,22 +201,43 @@ def _last_cut(block: bytes) -> int:
 
 
 def _iter_csv(path: str, column: str) -> Iterator[str]:
-    import pandas as pd  # deferred: only CSV inputs pay for importing pandas
+    """The column's cells, :data:`CSV_CHUNK_ROWS` rows at a time, joined by line breaks.
 
-    try:
-        reader = pd.read_csv(
-            path,
-            usecols=[column],
-            dtype=object,  # not str: pandas 3 stores str in Arrow, which refuses surrogates
-            na_filter=False,
-            chunksize=CSV_CHUNK_ROWS,
-            encoding="utf-8",
-            encoding_errors="surrogateescape",
-        )
-    except pd.errors.EmptyDataError:  # a ValueError too: must come first
-        return
-    except ValueError as exc:
-        raise InputError(f"{path}: no column {column!r} ({exc})") from exc
-    with reader:
-        for chunk in reader:
-            yield "\n".join(chunk[column].tolist())
+    Read with the strict ``csv`` parser, like the serial reference, so that both refuse the
+    same malformed rows with the same message (:mod:`engine.csvrows`)."""
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+        records = csv_records(path, csv.reader(handle, strict=True))
+        first = next(records, None)
+        if first is None:
+            return
+        header = first[2]
+        if column not in header:
+            raise InputError(f"{path}: no column {column!r}; its columns are {', '.join(header)}")
+        at, width = header.index(column), len(header)
+        cells: list[str] = []
+        for row, line, fields in records:
+            if len(fields) > width:
+                raise csvrows.too_many_fields(path, row, line, len(fields), width)
+            cells.append(fields[at] if at < len(fields) else "")
+            if len(cells) == CSV_CHUNK_ROWS:
+                yield "\n".join(cells)
+                cells = []
+        if cells:
+            yield "\n".join(cells)
+
+
+def csv_records(path: str, reader: Any) -> Iterator[tuple[int, int, list[str]]]:
+    """Non-blank records as (row, line, fields): row 0 is the header, line is where the
+    record starts. A parse error becomes :class:`~engine.csvrows.MalformedCsvError`."""
+    row, line = 0, 1
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise csvrows.parse_failure(path, row, line, exc) from None
+        if fields:
+            yield row, line, fields
+            row += 1
+        line = reader.line_num + 1

@@ -12,6 +12,7 @@ import io
 from collections import Counter
 from collections.abc import Iterable
 
+from engine import csvrows
 from engine.errors import InputError
 from engine.tasks import Task
 from engine.tokenize import Tokenizer, decode, encode
@@ -31,12 +32,29 @@ def count_task(task: Task, tokenizer: Tokenizer) -> Counter[str]:
 
 
 def _csv_cells(text: str, task: Task) -> list[str]:
-    rows = csv.DictReader(io.StringIO(text, newline=""))
-    if rows.fieldnames is None:
-        return []
-    if task.column not in rows.fieldnames:
-        raise InputError(f"{task.path}: no column {task.column!r}")
-    return [row[task.column] or "" for row in rows]
+    """The column's cells; a malformed row fails the file as it does in the workers."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header: list[str] | None = None
+    cells: list[str] = []
+    row, line = 0, 1
+    try:
+        for fields in reader:
+            if fields and header is None:
+                header = fields
+                if task.column not in header:
+                    raise InputError(f"{task.path}: no column {task.column!r}")
+            elif fields:
+                row += 1
+                if len(fields) > len(header or ()):
+                    raise csvrows.too_many_fields(
+                        task.path, row, line, len(fields), len(header or ())
+                    )
+                at = header.index(task.column)  # type: ignore[union-attr]
+                cells.append(fields[at] if at < len(fields) else "")
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        raise csvrows.parse_failure(task.path, row + (header is not None), line, exc) from None
+    return cells
 
 
 def count_tasks(tasks: Iterable[Task], tokenizer: Tokenizer) -> Counter[str]:

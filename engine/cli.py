@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import fractions
 import logging
-import os
 import re
 import sys
 from collections.abc import Callable, Sequence
 
-from engine import __version__, connection, crashpoints
+from engine import __version__, connection, crashpoints, interrupt, redisopts
 from engine.errors import ConfigError, JobFailedError, WordCountError
 from engine.nodes.base import Persistence
 from engine.output import format_top, write_counts
@@ -83,13 +82,7 @@ def _chunk_bytes(args: argparse.Namespace) -> int:
 
 
 def _redis_option(parser: argparse.ArgumentParser, required_help: str) -> None:
-    parser.add_argument(
-        "--redis-url",
-        default=os.environ.get(URL_ENV),
-        metavar="URL",
-        help=f"redis://[[user]:password@]host:port[/db] or rediss://... ({required_help}; "
-        f"default: ${URL_ENV})",
-    )
+    redisopts.add_options(parser, required_help)
 
 
 def _engine_option(parser: argparse.ArgumentParser) -> None:
@@ -209,6 +202,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     crashpoints.install_from_env()
+    interrupt.terminate_like_interrupt()
     options = RunOptions(
         paths=args.paths,
         workers=args.workers,
@@ -309,9 +303,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(name)s: %(message)s")
     try:
+        if hasattr(args, "redis_url"):
+            args.redis_url = redisopts.resolve(args)
         return int(args.func(args))
     except WordCountError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except interrupt.Terminated as exc:
+        print("terminated: workers stopped", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import logging
 import secrets
+import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -150,7 +151,7 @@ def _drive(
             info = dataclasses.replace(info, state="lost")
     finally:
         progress.close()
-        pool.stop()
+        pool.stop(grace_s=0.0 if sys.exc_info()[0] else 5.0)  # interrupted: stop them now
 
 
 def _read_result(client: redis.Redis, keys: JobKeys, options: RunOptions) -> RunResult | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import glob
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from engine.errors import ConfigError, InputError
 from engine.tasks import InputKind, Task
 from engine.tokenize import SAFE_CUT_BYTES, decode, encode
 
+log = logging.getLogger("wordcount.inputs")
 BLOCK_BYTES = 8 << 20
 CSV_CHUNK_ROWS = 50_000
 DEFAULT_CHUNK_BYTES = 16 << 20
@@ -130,12 +132,26 @@ def _expand_one(spec: str) -> list[str]:
         return matches
     path = Path(spec)
     if path.is_dir():
-        return [str(p) for p in sorted(path.rglob("*")) if p.is_file() and not _hidden(p, path)]
+        found = [p for p in sorted(path.rglob("*")) if not _hidden(p, path)]
+        for skipped in (p for p in found if not p.is_file() and not p.is_dir()):
+            log.warning("warning: skipping %s: %s", skipped, _not_a_file(skipped))
+        return [str(p) for p in found if p.is_file()]
     if path.is_file():
         return [str(path)]
     if path.exists():
         raise InputError(f"{spec}: not a regular file or directory")
     raise InputError(f"{spec}: no such file or directory")
+
+
+def _not_a_file(path: Path) -> str:
+    """Why an entry of a directory is not counted, in words."""
+    if path.is_symlink() and not path.exists():
+        return f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+    if path.is_fifo():
+        return "a named pipe (FIFO), not a regular file"
+    if path.is_socket():
+        return "a socket, not a regular file"
+    return "not a regular file (a device?)"
 
 
 def _hidden(path: Path, root: Path) -> bool:

@@ -49,10 +49,32 @@ def new_password() -> str:
     return secrets.token_urlsafe(18)
 
 
+CONFIG_NAME = "wordcount-secret.conf"
+"""The 0600 config file in a node's data directory that carries its password, so that the
+password is never on a command line (``/proc/PID/cmdline`` is readable by every local user,
+and a container's command by anyone who may run ``docker inspect``)."""
+
+
+def write_secret_config(data_dir: Path, password: str) -> Path:
+    """Write (or rewrite) the node's password into :data:`CONFIG_NAME`, readable only by
+    this user, and return its path. Rewritten at every start, so a wipe cannot lose it."""
+    path = data_dir / CONFIG_NAME
+    quoted = password.replace("\\", "\\\\").replace('"', '\\"')
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an older file may have had other bits
+        os.write(fd, f'requirepass "{quoted}"\n'.encode())
+    finally:
+        os.close(fd)
+    return path
+
+
 def server_args(
-    *, port: int, bind: str, password: str, data_dir: str, persistence: Persistence
+    *, config: str, port: int, bind: str, data_dir: str, persistence: Persistence
 ) -> list[str]:
-    """The ``redis-server`` arguments both node kinds use (no config file needed).
+    """The ``redis-server`` arguments both node kinds use: the secret config file
+    (:func:`write_secret_config`, as seen by the server) first, as Redis requires, then
+    everything that is not secret as options.
 
     The log goes to stdout (``--logfile ""``) so early errors such as a bad argument and
     the normal log end up in one place: a file for processes, ``docker logs`` for
@@ -60,9 +82,9 @@ def server_args(
     a fork refused) must not turn into a write outage the fault tests did not ask for.
     """
     return [
+        config,
         "--port", str(port),
         "--bind", bind,
-        "--requirepass", password,
         "--dir", data_dir,
         "--dbfilename", "dump.rdb",
         "--appendfilename", "appendonly.aof",

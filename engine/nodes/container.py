@@ -28,6 +28,7 @@ from engine.nodes.common import (
     track,
     untrack,
     wait_ready,
+    write_secret_config,
 )
 from engine.nodes.dockerutil import (
     INSTALL_HINT,
@@ -91,6 +92,7 @@ class ContainerNode(ManagedNode):
             if self.is_running():
                 return
             self.data_dir.mkdir(parents=True, exist_ok=True)
+            write_secret_config(self.data_dir, self.password)  # a wipe may have taken it
             if self._container is None or not self._start_existing():
                 self._create()
             wait_ready(
@@ -142,10 +144,11 @@ class ContainerNode(ManagedNode):
                 self.port = free_port(self.host)
 
     def _configure(self, container: DockerContainer) -> DockerContainer:
+        config = write_secret_config(self.data_dir, self.password)
         args = server_args(
+            config=f"/data/{config.name}",
             port=6379,
             bind="0.0.0.0",
-            password=self.password,
             data_dir="/data",
             persistence=self.persistence,
         )

@@ -38,6 +38,7 @@ from engine.nodes.common import (
     track,
     untrack,
     wait_ready,
+    write_secret_config,
 )
 
 LOG_NAME = "redis.log"
@@ -131,9 +132,9 @@ class ProcessNode(ManagedNode):
     def _launch(self) -> None:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         args = server_args(
+            config=str(write_secret_config(self.data_dir, self.password)),
             port=self.port,
             bind=self.host,
-            password=self.password,
             data_dir=str(self.data_dir),
             persistence=self.persistence,
         )

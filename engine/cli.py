@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import fractions
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from engine import __version__, connection, crashpoints, interrupt, redisopts
 from engine.errors import ConfigError, JobFailedError, WordCountError
 from engine.nodes.base import Persistence
 from engine.output import format_top, write_counts
+from engine.roots import ROOTS_ENV, given_roots
 from engine.supervisor import URL_ENV
 from engine.tokenize import Tokenizer
 
@@ -83,6 +85,16 @@ def _chunk_bytes(args: argparse.Namespace) -> int:
 
 def _redis_option(parser: argparse.ArgumentParser, required_help: str) -> None:
     redisopts.add_options(parser, required_help)
+
+
+def _roots_option(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--input-root",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help=f"read input files only inside DIR; repeat for more ({default}; docs/security.md)",
+    )
 
 
 def _engine_option(parser: argparse.ArgumentParser) -> None:
@@ -158,6 +170,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _chunk_option(run, used=True)
+    _roots_option(run, "default: the inputs' own directories, files and glob prefixes")
     _engine_option(run)
     run.set_defaults(func=cmd_run)
 
@@ -180,6 +193,7 @@ def _add_worker(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         metavar="SECONDS",
         help="how long to wait for the job to appear (default 30)",
     )
+    _roots_option(worker, "default: the roots the job recorded")
     _engine_option(worker)
     worker.set_defaults(func=cmd_worker)
 
@@ -219,6 +233,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=False if args.no_progress else None,
         engine=args.engine,
         chunk_bytes=_chunk_bytes(args),
+        input_roots=args.input_root,
     )
     result = run(options)
     info = result.info
@@ -238,6 +253,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from engine.plugins import load_engine
 
     url = _require_url(args)
+    if args.input_root:  # the worker reads them from there, before anything from Redis
+        os.environ[ROOTS_ENV] = os.pathsep.join(given_roots(args.input_root))
     engine = load_engine(args.engine)
     crashpoints.install_from_env()
     client = connection.connect(url)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
+import os
 import secrets
 import sys
 import time
@@ -27,6 +28,7 @@ from engine.nodes.base import Persistence, RedisNode
 from engine.plugins import Engine, engine_spec, load_engine
 from engine.progress import Progress
 from engine.results import FailedInput, failed_inputs, read_counts, top_words
+from engine.roots import ROOTS_ENV, job_roots
 from engine.supervisor import WorkerPool
 from engine.tasks import Task
 from engine.tokenize import Tokenizer
@@ -54,6 +56,7 @@ class RunOptions:
     worker_env: dict[str, str] = dataclasses.field(default_factory=dict)
     engine: str | None = None
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    input_roots: Sequence[str] = ()
 
 
 @dataclasses.dataclass
@@ -76,12 +79,15 @@ def run(options: RunOptions) -> RunResult:
         options.paths, csv_column=options.csv_column, chunk_bytes=options.chunk_bytes
     )
     check_csv_columns(tasks)
+    input_roots = job_roots(options.paths, tasks, options.input_roots)
+    options.worker_env[ROOTS_ENV] = os.pathsep.join(input_roots)  # not from Redis: trusted
     settings = JobSettings(
         options.tokenizer,
         options.max_attempts,
         options.claim_timeout_ms,
         inputs_digest(tasks),
         chunk_bytes=options.chunk_bytes,
+        input_roots=input_roots,
     )
     job_id = options.job_id or new_job_id()
     node: RedisNode | None = None

@@ -38,6 +38,8 @@ class JobSettings:
     chunk_bytes: int = 0
     """The chunk size the tasks were split with (0: one task per file). The digest alone
     would not tell two sizes apart when no file is large enough to split."""
+    input_roots: tuple[str, ...] = ()
+    """Where workers may read files (:mod:`engine.roots`); empty: anywhere."""
 
     def __post_init__(self) -> None:
         if self.chunk_bytes < 0:
@@ -56,6 +58,7 @@ class JobSettings:
             "claim_timeout_ms": self.claim_timeout_ms,
             "inputs_digest": self.inputs_digest,
             "chunk_bytes": self.chunk_bytes,
+            "input_roots": list(self.input_roots),
         }
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
@@ -68,6 +71,7 @@ class JobSettings:
             claim_timeout_ms=int(data["claim_timeout_ms"]),
             inputs_digest=str(data.get("inputs_digest", "")),
             chunk_bytes=int(data.get("chunk_bytes", 0)),
+            input_roots=tuple(str(r) for r in data.get("input_roots", ())),
         )
 
 

@@ -26,6 +26,7 @@ from engine.errors import InputError, JobNotFoundError
 from engine.inputs import iter_blocks
 from engine.job import JobSettings
 from engine.keys import JobKeys
+from engine.roots import check_task, worker_roots
 from engine.session import (
     CommitResult,
     Delivery,
@@ -253,6 +254,7 @@ class Worker:
         """Count one task into the batch, renewing the batch's claims on a long input."""
         tally = Tally(self.settings.tokenizer)
         try:
+            check_task(delivery.task, worker_roots(self.settings.input_roots))
             for block in iter_blocks(delivery.task):
                 tally.add(block)
                 if not self._renew_if_due(batch, delivery):

@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from engine import __version__, connection, crashpoints, interrupt, redisopts
 from engine.errors import ConfigError, JobFailedError, WordCountError
 from engine.nodes.base import Persistence
-from engine.output import format_top, write_counts
+from engine.output import check_output, format_top, write_counts
+from engine.rescue import write_or_rescue
 from engine.roots import ROOTS_ENV, given_roots
 from engine.supervisor import URL_ENV
 from engine.tokenize import Tokenizer
@@ -144,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
         _redis_option(cmd, "required")
         cmd.add_argument("--job", required=name != "status", help="the job ID")
         cmd.add_argument("--top", type=int, default=10, metavar="K")
+        if name == "top":
+            cmd.add_argument("--output", "-o", metavar="FILE", help="write all counts too")
         cmd.set_defaults(func=func)
     return parser
 
@@ -215,6 +218,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    if args.output:
+        check_output(args.output)
     crashpoints.install_from_env()
     interrupt.terminate_like_interrupt()
     options = RunOptions(
@@ -242,7 +247,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{info.bytes_done / 1e6:.1f} MB",
         file=sys.stderr,
     )
-    _print_result(result.top, args.output, result.counts)
+    if result.top:
+        print(format_top(result.top))
+    if args.output:
+        write_or_rescue(
+            args.output, result.counts or {}, job_id=result.job_id, redis_url=args.redis_url
+        )
+        print(f"all counts written to {args.output}", file=sys.stderr)
     if result.failed:
         lines = "\n".join(f"  {f.path}: {f.error}" for f in result.failed)
         raise JobFailedError(f"{len(result.failed)} input(s) could not be counted:\n{lines}")
@@ -272,6 +283,8 @@ def cmd_serial(args: argparse.Namespace) -> int:
     from engine.serial import count_tasks, ranked
 
     _chunk_bytes(args)  # a bad value is still an error, as it would be for run
+    if args.output:
+        check_output(args.output)
     tasks = expand_inputs(args.paths, csv_column=args.csv_column)
     counts = count_tasks(tasks, _tokenizer(args))
     _print_result(ranked(counts)[: args.top], args.output, counts)
@@ -296,13 +309,18 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_top(args: argparse.Namespace) -> int:
     from engine.job import require_job
     from engine.keys import JobKeys
-    from engine.results import top_words
+    from engine.results import read_counts, top_words
 
     client = connection.connect(_require_url(args))
     connection.check(client)
     keys = JobKeys(args.job)
+    if args.output:
+        check_output(args.output)
     require_job(client, keys)
     print(format_top(top_words(client, keys, args.top)))
+    if args.output:
+        write_counts(args.output, read_counts(client, keys))
+        print(f"all counts written to {args.output}", file=sys.stderr)
     return 0
 
 

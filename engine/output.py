@@ -7,9 +7,11 @@ Words are written back as the exact bytes they had in the input (see
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,8 +20,31 @@ from engine.serial import ranked
 from engine.tokenize import ENCODING, ERRORS
 
 
+def check_output(path: str | Path) -> None:
+    """Refuse an output file that could not be written, before any counting starts: a
+    wrong name, a missing or unwritable directory. Creating and deleting a probe file is
+    the only test that also holds for root, read-only mounts and odd file systems."""
+    path = Path(path)
+    if path.suffix.lower() not in (".csv", ".json"):
+        raise ConfigError(f"--output {path}: use a .csv or .json file name")
+    if path.is_dir():
+        raise ConfigError(f"--output {path} is a directory: give a file name inside it")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ConfigError(f"--output {path}: directory {folder} does not exist; create it first")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"--output {path}: cannot create files in {folder} ({exc.strerror or exc}); "
+            "choose a directory you can write to"
+        ) from exc
+
+
 def write_counts(path: str | Path, counts: Mapping[str, int]) -> None:
-    """Write all counts, most frequent first; atomically, so a crash leaves no half file."""
+    """Write all counts, most frequent first; atomically, so a crash leaves no half file,
+    and a failure (a full disk) leaves no temporary file either."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".json"):
@@ -37,6 +62,8 @@ def write_counts(path: str | Path, counts: Mapping[str, int]) -> None:
                 json.dump(dict(rows), handle, ensure_ascii=True, indent=0)
         os.replace(tmp, path)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 

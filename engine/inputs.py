@@ -80,7 +80,7 @@ def _split(task: Task, chunk_bytes: int) -> list[Task]:
 
 
 def input_kind(path: str) -> InputKind:
-    """How a file is read, by its name: ``.csv`` files with pandas, the rest as text."""
+    """How a file is read, by its name: ``.csv`` files as CSV, the rest as text."""
     return "csv" if path.lower().endswith(".csv") else "text"
 
 

@@ -1,8 +1,9 @@
 """The serial reference count: the oracle every test compares the engine against.
 
 It is deliberately naive: it reads each file whole, in one piece, with the standard
-library only (``csv`` rather than pandas, no blocks, no Redis), so that it shares nothing
-with the engine but the tokenizer and the list of files.
+library only (``csv``, no blocks, no Redis), so that it shares nothing with the engine but
+the tokenizer, the list of files, and what makes a CSV row malformed (:mod:`engine.csvrows`:
+both refuse the same files with the same message).
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ import dataclasses
 import logging
 import os
 import secrets
-import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -143,6 +142,7 @@ def _drive(
         extra_args=["--engine", engine_spec(options.engine)],
     )
     progress = Progress(enabled=options.progress)
+    grace_s = 0.0  # interrupted (Ctrl-C, SIGTERM) or failed: stop the workers at once
     try:
         while True:
             if not info.finished:
@@ -152,12 +152,13 @@ def _drive(
             cp.reach(cp.DRIVER_BEFORE_RESULT, job=keys.job_id)
             result = _read_result(client, keys, options)
             if result is not None:
+                grace_s = 5.0
                 return result
             log.warning("Redis lost part of the finished job before its result was read")
             info = dataclasses.replace(info, state="lost")
     finally:
         progress.close()
-        pool.stop(grace_s=0.0 if sys.exc_info()[0] else 5.0)  # interrupted: stop them now
+        pool.stop(grace_s=grace_s)
 
 
 def _read_result(client: redis.Redis, keys: JobKeys, options: RunOptions) -> RunResult | None:

@@ -126,21 +126,29 @@ def _next_cut(handle: BinaryIO, position: int, size: int) -> int:
 
 def _expand_one(spec: str) -> list[str]:
     if glob.has_magic(spec):
-        matches = [m for m in glob.glob(spec, recursive=True) if os.path.isfile(m)]
+        found = [Path(m) for m in glob.glob(spec, recursive=True)]
+        _warn_not_files(found)
+        matches = [str(m) for m in found if m.is_file()]
         if not matches:
             raise InputError(f"no files match {spec!r}: check the pattern (quote it for the shell)")
         return matches
     path = Path(spec)
     if path.is_dir():
         found = [p for p in sorted(path.rglob("*")) if not _hidden(p, path)]
-        for skipped in (p for p in found if not p.is_file() and not p.is_dir()):
-            log.warning("warning: skipping %s: %s", skipped, _not_a_file(skipped))
+        _warn_not_files(found)
         return [str(p) for p in found if p.is_file()]
     if path.is_file():
         return [str(path)]
     if path.exists():
         raise InputError(f"{spec}: not a regular file or directory")
     raise InputError(f"{spec}: no such file or directory")
+
+
+def _warn_not_files(found: Sequence[Path]) -> None:
+    """One warning line per entry that is neither a file nor a directory: skipping it
+    silently would count less than the user thinks."""
+    for skipped in (p for p in found if not p.is_file() and not p.is_dir()):
+        log.warning("warning: skipping %s: %s", skipped, _not_a_file(skipped))
 
 
 def _not_a_file(path: Path) -> str:

@@ -279,14 +279,15 @@ def test_sigterm_stops_workers_and_cleans_up(tmp_path: Path) -> None:
 # --- directory entries that are not files ---------------------------------------------------
 
 
-@pytest.mark.parametrize("command", ["serial", "run"])
-def test_dangling_link_and_fifo_are_named(tmp_path: Path, command: str) -> None:
+@pytest.mark.parametrize(("command", "glob"), [("serial", False), ("run", False), ("serial", True)])
+def test_dangling_link_and_fifo_are_named(tmp_path: Path, command: str, glob: bool) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "ok.txt").write_text("a b\n")
     (folder / "gone").symlink_to(tmp_path / "nothing-here")
     os.mkfifo(folder / "pipe")
-    proc = _cli([command, str(folder), *(["--no-progress"] if command == "run" else [])], tmp_path)
+    spec = str(folder / "*") if glob else str(folder)
+    proc = _cli([command, spec, *(["--no-progress"] if command == "run" else [])], tmp_path)
     assert proc.returncode == 0, proc.stderr
     warnings = [ln for ln in proc.stderr.splitlines() if "warning: skipping" in ln]
     assert len(warnings) == 2, proc.stderr

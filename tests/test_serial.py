@@ -85,7 +85,7 @@ def test_hand_counted_csv(tmp_path: Path) -> None:
     )
     tasks = expand_inputs([str(path)], csv_column="text")
     assert count_tasks(tasks, WHITESPACE) == expected
-    # The engine's reader (pandas, in chunks) sees the same words as the csv module.
+    # The engine's reader (row by row, in chunks) sees the same words as the reference.
     assert WHITESPACE.count(iter_texts(tasks[0])) == expected
     assert count_tasks(expand_inputs([str(path)], csv_column="other"), WHITESPACE) == Counter(
         {"not": 1, "counted": 1, "x": 1, "empty": 1, "cell": 1}

@@ -58,6 +58,8 @@ and a container's command by anyone who may run ``docker inspect``)."""
 def write_secret_config(data_dir: Path, password: str) -> Path:
     """Write (or rewrite) the node's password into :data:`CONFIG_NAME`, readable only by
     this user, and return its path. Rewritten at every start, so a wipe cannot lose it."""
+    if any(c in password for c in "\r\n\0"):
+        raise NodeError("a Redis password cannot contain a line break or NUL: choose another")
     path = data_dir / CONFIG_NAME
     quoted = password.replace("\\", "\\\\").replace('"', '\\"')
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -25,6 +25,7 @@ import dataclasses
 from collections import Counter
 from typing import Literal
 
+from engine.job import FINISHED_STATES
 from faults import history as h
 from faults.dataset import reference as reference_counts
 from faults.db import FinalState
@@ -132,7 +133,7 @@ class _Judge:
     def _job_counters(self, n_done: int, n_dead: int) -> None:
         job = self.final.job or {}
         state = job.get("state")
-        if state not in ("done", "failed"):
+        if state not in FINISHED_STATES:
             self.problems.append(f"the job ended in state {state!r}, not done or failed")
         for field, actual in (("tasks_done", n_done), ("tasks_failed", n_dead)):
             if field in job and int(job[field]) != actual:
@@ -232,7 +233,7 @@ class _Judge:
         worker can have seen it before the last accepted commit began.
         """
         out = self.outcome
-        if any(f.fault.split(":")[1].startswith(("redis-kill", "redis-wipe")) for f in out.fired):
+        if any(f.kind.loses_data for f in out.fired):
             return
         stopped = {f.process for f in out.fired}
         end = out.finished_at

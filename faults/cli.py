@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from faults import scenario_json
 from faults.checker import check
 from faults.errors import FaultsError, ScenarioError
 from faults.generate import generate_scenario
@@ -73,7 +74,7 @@ def load_scenario(path: str) -> Scenario:
     except OSError as exc:
         raise ScenarioError(f"cannot read scenario {path}: {exc.strerror or exc}") from None
     try:
-        return Scenario.from_json(text)
+        return scenario_json.load(text)
     except ScenarioError as exc:
         raise ScenarioError(f"{path}: {exc}") from None
 
@@ -134,7 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = scenario_from_args(args)
     if args.save:
         try:
-            Path(args.save).write_text(scenario.to_json(), encoding="utf-8")
+            Path(args.save).write_text(scenario_json.dump(scenario), encoding="utf-8")
         except OSError as exc:
             raise ScenarioError(f"cannot write {args.save}: {exc.strerror or exc}") from None
         print(f"scenario saved to {args.save}: replay it with `faults replay {args.save}`",

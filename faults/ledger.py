@@ -35,7 +35,7 @@ class Ledger:
         self.seconds += outcome.duration_s
         self.backends[outcome.backend] += 1
         for fired in outcome.fired:
-            self.fired[fired.fault.rpartition(":")[2].partition("=")[0]] += 1
+            self.fired[fired.kind.summary] += 1
         self.reached.update(outcome.reached)
 
     def judged(self, status: str) -> None:

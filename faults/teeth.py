@@ -23,6 +23,7 @@ from typing import Any
 
 from hypothesis import Phase, given, settings
 
+from faults import scenario_json
 from faults.profiles import get as get_profile
 from faults.property import ScenarioFailed, holds
 from faults.scenario import Scenario
@@ -66,7 +67,7 @@ class _Hunter:
         self.failed: dict[str, ScenarioFailed] = {}
 
     def __call__(self, scenario: Scenario) -> None:
-        key = scenario.to_json()
+        key = scenario_json.dump(scenario)
         if key in self.failed:
             raise self.failed[key]
         first = self.result.first_failure_s

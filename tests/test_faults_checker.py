@@ -15,7 +15,7 @@ from faults.db import DeadLetter, FinalState, Sample
 from faults.history import History
 from faults.nemesis import FiredFault
 from faults.outcome import DriverRun, Outcome
-from faults.scenario import Dataset, Expect, FileSpec, Scenario
+from faults.scenario import Dataset, Expect, Fault, FileSpec, Scenario
 
 FILES = (FileSpec("a.txt", b"one two two"), FileSpec("b.txt", b"two three caf\xff"))
 TRUE_COUNTS = {"one": 1, "two": 3, "three": 1, "caf\udcff": 1}
@@ -167,7 +167,9 @@ def test_expected_dead_letters_leave_the_rest_exact() -> None:
 
 def test_liveness_after_the_last_fault() -> None:
     outcome = good_outcome(liveness_s=2.0)
-    outcome.fired = [FiredFault(0, "worker.after_read#1:hang", "worker-1", "x", {}, 1.0, 1.0)]
+    outcome.fired = [
+        FiredFault(0, Fault.parse("worker.after_read#1:hang"), "worker-1", "x", {}, 1.0, 1.0)
+    ]
     outcome.finished_at = 3.5
     verdict = check(outcome)
     assert verdict.status == "invalid"

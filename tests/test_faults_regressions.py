@@ -14,12 +14,12 @@ import pytest
 
 from engine.nodes.base import RedisNode
 from faults import history as h
+from faults import scenario_json
 from faults.agent import CRASH_EXIT_CODE
 from faults.checker import check
 from faults.outcome import Outcome
 from faults.report import render
 from faults.runner import run_scenario
-from faults.scenario import Scenario
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 SCENARIOS = sorted(SCENARIO_DIR.glob("*.json"))
@@ -119,7 +119,7 @@ def test_every_scenario_file_is_listed() -> None:
 def test_scenario_is_valid(
     path: Path, redis_backend: str, redis_node_factory: Callable[..., RedisNode]
 ) -> None:
-    scenario = Scenario.from_json(path.read_text(encoding="utf-8"))
+    scenario = scenario_json.load(path.read_text(encoding="utf-8"))
     node = redis_node_factory(start=False, persistence=scenario.settings.persistence_spec())
     outcome = run_scenario(scenario, node)
     verdict = check(outcome)

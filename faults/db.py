@@ -110,6 +110,14 @@ class DB:
         done = self.read(lambda c: sorted(_text(e) for e in c.smembers(keys.done)))
         return {"done_after": done, "job_after": self.read(lambda c: c.exists(keys.job)) == 1}
 
+    def restart_empty(self, keys: JobKeys) -> dict[str, Any]:
+        """Stop gracefully (clients see their connections closed, not reset), wipe the
+        disk and start again at once: a server replaced by an empty one."""
+        self.node.stop()
+        self.node.restart(wipe=True)
+        done = self.read(lambda c: sorted(_text(e) for e in c.smembers(keys.done)))
+        return {"done_after": done, "job_after": self.read(lambda c: c.exists(keys.job)) == 1}
+
     def pause(self, ms: int) -> dict[str, Any]:
         self.node.pause()
         try:

@@ -155,6 +155,10 @@ def _restart(wipe: bool) -> Handler:
     return handler
 
 
+def _restart_empty(ctx: Context, pid: int, ms: int) -> dict[str, Any]:
+    return ctx.db.restart_empty(ctx.keys)
+
+
 def _pause(ctx: Context, pid: int, ms: int) -> dict[str, Any]:
     return ctx.db.pause(ms)
 
@@ -184,6 +188,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("redis-pause", REDIS, Duration("pause", True, lambda claim: (100, claim, claim * 2)),
          False, _pause, Draw((_R,)), "redis-pause"),
     Kind("redis-snapshot", REDIS, None, False, _snapshot, Draw((_R,)), "redis-snapshot"),
+    Kind("redis-restart-empty", REDIS, None, True, _restart_empty, Draw((_R,)),
+         "redis-restart-empty"),
     Kind("worker-sigstop", WORKER, Duration(
         "stopped for (0: until the job ends)", False,
         lambda claim: (claim * 2, claim * 4, 0), lasting=True),

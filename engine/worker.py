@@ -36,9 +36,8 @@ from engine.session import (
 
 log = logging.getLogger("wordcount.worker")
 MAX_PAIRS_PER_CALL = 400_000
-"""Pairs per function call; more are staged in parts first. Staging costs Redis about
-1.5 us more per pair than an inline commit; a 64 MB batch of the Zipf corpus has about
-250,000 distinct words, and 400,000 pairs take Redis about a second in one call."""
+"""Pairs per function call; more are staged in parts first (staging costs Redis more per
+pair than an inline commit, but keeps each call short; docs/performance.md)."""
 JOB_POLL_S = 0.05
 EXTENSION_POINTS = (
     "next_delivery", "count_into", "commit", "finished", "task_context", "batch_context",
@@ -50,9 +49,9 @@ EXTENSION_POINTS = (
 class BatchLimits:
     """When a worker stops gathering tasks and commits what it has.
 
-    Each commit costs Redis about 2 us per distinct word of its batch, and larger batches
-    repeat fewer words: on 200 MB of the Zipf corpus, 64 MB batches took 4.0 s against
-    4.9 s for 32 MB (128 MB: no better, and more to redo after a crash)."""
+    Each commit costs Redis time per distinct word of its batch, and larger batches repeat
+    fewer words; larger still gain nothing and leave more to redo after a crash
+    (measurements in docs/performance.md)."""
 
     max_tasks: int = 256
     max_bytes: int = 64 << 20

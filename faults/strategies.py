@@ -125,10 +125,10 @@ def fault_list(draw: st.DrawFn, workers: int, max_faults: int, actions: tuple[st
                claim_ms: int, tasks: int = 6) -> tuple[Fault, ...]:  # fmt: skip
     """Faults anywhere, but never more workers left holding a task than others to steal.
 
-    Each fault first draws its domain, as the issue lists them: a worker fault, a Redis
-    fault, or a driver crash (mid-bootstrap, or before it reads the result). Drawn as one
-    flat choice, driver crashes were about one fault in twenty-five, and fifteen examples
-    could miss them entirely. A fault fires only if its trigger is reached, and most
+    Each fault first draws its domain (:data:`faults.kinds.DOMAINS`): a worker fault, a
+    Redis fault, or a driver crash (mid-bootstrap, or before it reads the result); one flat
+    choice over all kinds would make driver crashes rare enough for fifteen examples to
+    miss them. A fault fires only if its trigger is reached, and most
     points are reached about once per task: ``nth`` is drawn up to the number of tasks
     (and at most 6). The number of faults is drawn evenly, like the files.
     """

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Iterable
 from typing import Literal
 
 from engine.job import FINISHED_STATES
@@ -89,6 +90,7 @@ class _Judge:
         self.reference = reference
         self.problems: list[str] = []
         self.entries = _entry_indexes(outcome, final)
+        self._strays: set[str] = set()
 
     def verdict(self) -> Verdict:
         missing = self._tasks()
@@ -103,10 +105,26 @@ class _Judge:
             tuple(missing), tuple(doubled), bad_samples,
         )  # fmt: skip
 
-    def index(self, entry: str) -> int:
-        if entry not in self.entries:
-            raise LookupError(f"entry {entry} is in no task's record")
-        return self.entries[entry]
+    def index(self, entry: str) -> int | None:
+        """The task of a stream entry, or ``None`` (and a problem, once) if the entry
+        names no task of this job: an entry in no record, or a task index outside the
+        job's tasks (a stream entry without an index reads as -1). Either is the engine's
+        doing, and must be judged, not raised: ``reference[i]`` once raised IndexError."""
+        index = self.entries.get(entry)
+        if index is not None and 0 <= index < len(self.reference):
+            return index
+        if entry not in self._strays:
+            self._strays.add(entry)
+            what = "is in no task's record" if index is None else f"names task {index}"
+            self.problems.append(
+                f"entry {entry} was acknowledged but {what}: the job has tasks "
+                f"0..{len(self.reference) - 1}"
+            )
+        return None
+
+    def indexes(self, entries: Iterable[str]) -> list[int]:
+        """The tasks of ``entries`` that name one (see :meth:`index`)."""
+        return [i for i in map(self.index, entries) if i is not None]
 
     def name(self, index: int) -> str:
         names = self.outcome.scenario.task_names()
@@ -115,7 +133,7 @@ class _Judge:
     def _tasks(self) -> list[int]:
         """Every task acknowledged or dead-lettered as expected, never both."""
         expect = self.outcome.scenario.expect
-        done = {self.index(e) for e in self.final.done}
+        done = set(self.indexes(self.final.done))
         dead = {d.index for d in self.final.dead}
         missing = sorted(set(range(len(self.reference))) - done - dead)
         for i in missing:
@@ -136,7 +154,7 @@ class _Judge:
         if state not in FINISHED_STATES:
             self.problems.append(f"the job ended in state {state!r}, not done or failed")
         for field, actual in (("tasks_done", n_done), ("tasks_failed", n_dead)):
-            if field in job and int(job[field]) != actual:
+            if field in job and job[field] != str(actual):
                 self.problems.append(
                     f"the job hash says {field}={job[field]}, Redis holds {actual}"
                 )
@@ -178,7 +196,7 @@ class _Judge:
                     continue
                 for entry in op.value.get("entries") or []:
                     if entry in acked:
-                        doubled.add(self.index(entry))
+                        doubled.update(self.indexes([entry]))
                     acked.add(entry)
             elif op.process == "nemesis" and op.type == "ok" and "done_after" in op.value:
                 restart_at, acked = op.time, set()
@@ -192,7 +210,7 @@ class _Judge:
     def _samples(self) -> int:
         bad = 0
         for sample in self.outcome.samples:
-            expected = _total(self.reference, [self.index(e) for e in sample.done])
+            expected = _total(self.reference, self.indexes(sample.done))
             diffs = diff_counts(expected, sample.counts)
             if diffs:
                 bad += 1

@@ -29,7 +29,8 @@ from typing import Literal
 from engine.job import FINISHED_STATES
 from faults import history as h
 from faults.dataset import reference as reference_counts
-from faults.db import FinalState
+from faults.db import NEMESIS, FinalState
+from faults.history import Op
 from faults.outcome import Outcome
 
 Status = Literal["valid", "invalid", "unknown"]
@@ -175,31 +176,31 @@ class _Judge:
         return diffs, foreign
 
     def _exactly_once(self) -> list[int]:
-        """Replay the history: an accepted commit of a task already acknowledged since the
-        last Redis restart is a duplicate.
+        """Replay the history: an accepted commit of a task already acknowledged in the
+        same Redis run is a duplicate.
 
-        Across a restart the history cannot say what Redis kept: the set it came back with
-        is read while workers already commit again. So duplicates are judged within one
-        Redis run, and a commit begun before a restart and reported after it is
-        indeterminate. A task really counted twice across a restart still shows in the
-        word-for-word comparison with the serial count.
+        At each restart the nemesis records the acknowledged set Redis came back with,
+        read before any client could write, and when it started (``restart_at``): from
+        then on the acknowledged set is exactly that. A commit invoked before a restart
+        and reported after it may have been applied by either server: it is left out
+        (indeterminate). A task counted twice that way still shows in the word-for-word
+        comparison with the serial count.
         """
         acked: set[str] = set()
         invoked: dict[str, float] = {}
         doubled: set[int] = set()
         restart_at = -1.0
-        for op in self.outcome.history:
-            if op.f == h.COMMIT and op.type == "invoke":
+        for at, op in _timeline(self.outcome.history):
+            if op.process == NEMESIS and "done_after" in op.value:
+                restart_at, acked = at, {str(e) for e in op.value["done_after"]}
+            elif op.type == "invoke":
                 invoked[op.process] = op.time
-            elif op.f == h.COMMIT and op.type == "ok":
+            elif op.type == "ok":
                 if invoked.pop(op.process, op.time) < restart_at:
-                    continue
-                for entry in op.value.get("entries") or []:
-                    if entry in acked:
-                        doubled.update(self.indexes([entry]))
-                    acked.add(entry)
-            elif op.process == "nemesis" and op.type == "ok" and "done_after" in op.value:
-                restart_at, acked = op.time, set()
+                    continue  # applied by the old server or the new: indeterminate
+                entries = [str(e) for e in op.value.get("entries") or []]
+                doubled.update(self.indexes(e for e in entries if e in acked))
+                acked.update(entries)
         for i in sorted(doubled):
             self.problems.append(f"{self.name(i)} was committed twice (accepted twice)")
         lost = sorted(e for e in acked if e not in self.final.done)
@@ -268,6 +269,19 @@ class _Judge:
                 f"liveness: {len(early)} worker(s) quit while the job was unfinished, first "
                 f"{first.process} at {first.time:.3f} s (the job finished {ended})"
             )
+
+
+def _timeline(history: Iterable[Op]) -> list[tuple[float, Op]]:
+    """Commits and Redis restarts in the order they took effect: a restart at the moment
+    the server started (``restart_at``), which precedes the nemesis' report of it and
+    any commit accepted by the new server."""
+    events = [(op.time, 1, op) for op in history if op.f == h.COMMIT]
+    events += [
+        (float(op.value.get("restart_at", op.time)), 0, op)
+        for op in history
+        if op.process == NEMESIS and op.type == "ok" and "done_after" in op.value
+    ]
+    return [(at, op) for at, _, op in sorted(events, key=lambda e: (e[0], e[1], e[2].index))]
 
 
 def _last_accepted_commit(outcome: Outcome) -> float:

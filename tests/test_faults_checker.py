@@ -122,6 +122,37 @@ def test_a_commit_in_flight_across_a_restart_is_not_a_duplicate() -> None:
     assert check(outcome).status == "valid"
 
 
+def retimed(outcome: Outcome, ops: list[tuple[str, str, str, dict[str, object]]]) -> Outcome:
+    """``outcome`` with ``ops`` appended, every operation one tenth of a second apart."""
+    old = [(op.type, op.process, op.f, op.value) for op in outcome.history.ops]
+    outcome.history = History(
+        [Op(i, t, p, f, dict(v), i / 10) for i, (t, p, f, v) in enumerate([*old, *ops])],  # type: ignore[arg-type]
+        start=0.0,
+    )
+    return outcome
+
+
+def test_a_commit_redone_before_the_restart_is_reported_is_not_a_duplicate() -> None:
+    """The false alarm of issue 12: Redis restarted without task 1's commit; a worker
+    committed it again on the new server before the nemesis reported the restart. The
+    restart took effect when the server started, not when it was reported."""
+    value = {"entries": ["2-0"], "indexes": [1]}
+    outcome = retimed(good_outcome(), [
+        ("invoke", "nemesis", "redis-kill", {}),
+        ("invoke", "worker-9", "commit", value),
+        ("ok", "worker-9", "commit", value),
+        ("ok", "nemesis", "redis-kill", {"done_after": ["1-0"], "restart_at": 0.65}),
+    ])  # fmt: skip
+    assert check(outcome).status == "valid"
+    outcome.history = History(
+        [op if "restart_at" not in op.value else dataclasses.replace(op, value={
+            "done_after": ["1-0", "2-0"], "restart_at": 0.65})  # it kept the commit
+         for op in outcome.history.ops], start=0.0,
+    )  # fmt: skip
+    verdict = check(outcome)
+    assert any("task 1 (b.txt) was committed twice" in p for p in verdict.problems)
+
+
 def test_a_non_atomic_sample_is_caught() -> None:
     outcome = good_outcome()
     outcome.samples.insert(2, Sample(0.25, frozenset({"1-0"}), {"one": 1, "two": 3}, "ready"))

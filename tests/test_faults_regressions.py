@@ -23,23 +23,7 @@ from faults.runner import run_scenario
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 SCENARIOS = sorted(SCENARIO_DIR.glob("*.json"))
-KNOWN_BUGS: dict[str, str] = {
-    "redis-rollback-before-result": (
-        "checker, not engine: its exactly-once judgement across a Redis rollback can flag "
-        "a redone commit as a duplicate (the counts are exact); open problem, see README"
-    ),
-}
-"""Scenarios that fail intermittently for a known reason: xfail, not strict, as they often pass."""
-SCENARIO_PARAMS = [
-    pytest.param(
-        path,
-        id=path.stem,
-        marks=[pytest.mark.xfail(reason=KNOWN_BUGS[path.stem], strict=False)]
-        if path.stem in KNOWN_BUGS
-        else [],
-    )
-    for path in SCENARIOS
-]
+SCENARIO_PARAMS = [pytest.param(path, id=path.stem) for path in SCENARIOS]
 BACKENDS = [
     pytest.param("process", id="process"),
     pytest.param("docker", id="docker", marks=pytest.mark.docker),
@@ -110,7 +94,7 @@ EXTRA: dict[str, Callable[[Outcome], None]] = {
 
 def test_every_scenario_file_is_listed() -> None:
     assert len(SCENARIOS) >= 18
-    assert set(EXTRA) | set(KNOWN_BUGS) <= {path.stem for path in SCENARIOS}
+    assert set(EXTRA) <= {path.stem for path in SCENARIOS}
 
 
 @pytest.mark.slow

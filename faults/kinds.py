@@ -32,7 +32,9 @@ WORKER = "worker"
 """A worker process only (a trigger at a driver point is refused)."""
 REDIS = "redis"
 """The Redis node; the triggering process waits until the action is over."""
-TARGETS = (PROCESS, WORKER, REDIS)
+MACHINE = "machine"
+"""The machine the run shares (its cores); the triggering process goes on at once."""
+TARGETS = (PROCESS, WORKER, REDIS, MACHINE)
 
 COMMIT = "commit"
 """Pseudo crash point: the n-th *accepted* commit, reached at ``worker.after_commit``."""
@@ -64,6 +66,8 @@ class Context(Protocol):
     hung: set[int]
 
     def stop_process(self, pid: int, ms: int) -> None: ...
+
+    def load_machine(self, ms: int) -> None: ...
 
 
 Handler = Callable[[Context, int, int], dict[str, Any]]
@@ -148,6 +152,11 @@ def _sigstop(ctx: Context, pid: int, ms: int) -> dict[str, Any]:
     return {"do": "continue"}
 
 
+def _cpu_hog(ctx: Context, pid: int, ms: int) -> dict[str, Any]:
+    ctx.load_machine(ms)
+    return {"do": "continue"}
+
+
 def _restart(wipe: bool) -> Handler:
     def handler(ctx: Context, pid: int, ms: int) -> dict[str, Any]:
         return ctx.db.kill(ctx.keys, ms, wipe=wipe)
@@ -194,6 +203,10 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         "stopped for (0: until the job ends)", False,
         lambda claim: (claim * 2, claim * 4, 0), lasting=True),
          False, _sigstop, Draw((_W,), holds_task=True), "worker-sigstop"),
+    Kind("cpu-hog", MACHINE, Duration(
+        "busy processes, one per core, run for", True,
+        lambda claim: (claim * 2, claim * 5, claim * 10), lasting=True),
+         False, _cpu_hog, Draw((_W,)), "cpu-hog"),
 )}  # fmt: skip
 """Every action kind, by name, simplest first (shrinking heads to ``crash``)."""
 

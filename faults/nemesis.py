@@ -28,6 +28,7 @@ from faults import history as h
 from faults.agent import QUIT_POINT
 from faults.db import DB, NEMESIS
 from faults.history import History
+from faults.hogs import Hogs, cores
 from faults.kinds import Kind
 from faults.scenario import COMMIT, Fault, Scenario, Trigger
 
@@ -101,6 +102,7 @@ class Nemesis:
         self.faulted: set[int] = set()
         """PIDs told to crash or raise: a driver among them is restarted, not a failure."""
         self.stopped: dict[int, threading.Timer | None] = {}
+        self.hogs: list[tuple[Hogs, threading.Timer]] = []
         """PIDs stopped by SIGSTOP from outside, with the timer that continues them."""
         self.pids: set[int] = set()
         self.reached: Counter[str] = Counter()
@@ -189,13 +191,27 @@ class Nemesis:
             self.hung.add(pid)
         self.stopped[pid] = timer
 
-    def continue_all(self) -> None:
-        """SIGCONT every process still stopped (a run's end must not leave one frozen)."""
+    def load_machine(self, ms: int) -> None:
+        """Start one CPU hog per core for ``ms`` (the ``cpu-hog`` kind)."""
+        hogs = Hogs(cores())
+        hogs.start()
+        timer = threading.Timer(ms / 1000, hogs.stop)
+        timer.daemon = True
+        timer.start()
+        self.hogs.append((hogs, timer))
+
+    def release_all(self) -> None:
+        """SIGCONT every process still stopped and stop every hog: a run's end must leave
+        nothing frozen or spinning."""
         for pid, timer in list(self.stopped.items()):
             if timer is not None:
                 timer.cancel()
             _continue(pid)
         self.stopped.clear()
+        for hogs, timer in self.hogs:
+            timer.cancel()
+            hogs.stop()
+        self.hogs.clear()
 
     def _harm_redis(self, fault: Fault) -> None:
         """Carry out a Redis action, one at a time, recording invoke and completion."""

@@ -1,27 +1,8 @@
-"""Test infrastructure shared by the whole suite: which Redis to test on, and its fixtures.
+"""Test infrastructure shared by the whole suite: its plugins, Redis fixtures and cleanup.
 
-Every test runs against real Redis servers (no mocks). The kind of server is chosen,
-from the most to the least specific, by:
-
-1. an explicit argument: ``redis_node_factory(backend="docker")``, or a test parametrized
-   indirectly over the ``redis_backend`` fixture::
-
-       @pytest.mark.parametrize(
-           "redis_backend",
-           ["process", pytest.param("docker", marks=pytest.mark.docker)],
-           indirect=True,
-       )
-
-2. the command-line option ``--redis-backend process|docker|auto``;
-3. the environment variable ``WORDCOUNT_TEST_BACKEND``;
-4. the ini value ``redis_backend`` (pyproject.toml sets ``auto``);
-5. ``auto``: containers when the Docker engine answers and a Redis image resolves, else
-   local ``redis-server`` processes.
-
-With ``--redis-backend process`` (or ``docker``) the cases parametrized for the other
-backend are deselected; with ``auto`` both run, and docker ones skip, saying why, where
-Docker is unusable. A docker backend asked for explicitly that cannot work stops the run
-with the fix in the message; it never silently turns into skips.
+Every test runs against real Redis servers (no mocks). Which kind (local processes or
+containers) is chosen by the plugin :mod:`faults.pytest_backend` (``--redis-backend``);
+the engine under test by :mod:`faults.pytest_engine` (``--engine``).
 
 Fixtures:
 
@@ -67,7 +48,7 @@ from engine.nodes.base import RedisNode
 from faults.profiles import register as register_profiles
 from faults.sweep import sweep_containers, sweep_processes
 
-pytest_plugins = ["faults.pytest_engine", "faults.pytest_summary"]
+pytest_plugins = ["faults.pytest_backend", "faults.pytest_engine", "faults.pytest_summary"]
 
 # --- Hypothesis profiles -----------------------------------------------------------------
 # Chosen by $HYPOTHESIS_PROFILE or --hypothesis-profile; defined in faults/profiles.py,
@@ -77,10 +58,6 @@ hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 # --- settings ----------------------------------------------------------------------------
 
-BACKEND_OPTION = "--redis-backend"
-BACKEND_ENV = "WORDCOUNT_TEST_BACKEND"
-BACKEND_INI = "redis_backend"
-BACKEND_CHOICES = ("process", "docker", "auto")
 SESSION_ENV = "WORDCOUNT_TEST_SESSION"
 """Set in each pytest process that runs tests, inherited by all it starts (for the sweep)."""
 CONTAINER_OWNER_LABEL = "org.wordcount.owner"
@@ -89,51 +66,10 @@ CONTAINER_OWNER_LABEL = "org.wordcount.owner"
 REPO_ROOT = Path(__file__).resolve().parent
 GUTENBERG_DIR = REPO_ROOT.parent / "shared" / "data" / "gutenberg"
 
-FIX_DOCKER = (
-    "build the Redis image with `bash docker/build-redis-image.sh` (or set "
-    "WORDCOUNT_REDIS_IMAGE to a local image with redis-server 7), and make sure the Docker "
-    "engine is running (`docker info` answers); or test on processes with "
-    "--redis-backend process"
-)
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("wordcount", "redis-wordcount test suite")
-    group.addoption(
-        BACKEND_OPTION,
-        choices=BACKEND_CHOICES,
-        default=None,
-        help=f"Redis servers to test on: local processes, containers, or auto (containers "
-        f"when Docker works). Default: ${BACKEND_ENV}, else the '{BACKEND_INI}' ini value, "
-        "else auto.",
-    )
-    parser.addini(
-        BACKEND_INI,
-        f"Redis backend (process, docker or auto) when neither {BACKEND_OPTION} nor "
-        f"${BACKEND_ENV} is given",
-        default="auto",
-    )
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "docker: runs Redis in containers (needs the Docker engine and the image)"
-    )
     config.addinivalue_line("markers", "slow: takes seconds; deselect with -m 'not slow'")
     if not _is_xdist_controller(config):
         os.environ[SESSION_ENV] = f"{os.getpid()}-{secrets.token_hex(4)}"
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Stop at once, with the fix, if the docker backend is asked for and cannot work."""
-    config = session.config
-    if hasattr(config, "workerinput") or requested_backend(config) != "docker":
-        return
-    usable, why = docker_status()
-    if not usable:
-        raise pytest.UsageError(
-            f"the docker Redis backend was asked for but cannot be used ({why}): {FIX_DOCKER}"
-        )
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
@@ -141,93 +77,6 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
     if hasattr(config, "workerinput"):
         return False
     return bool(getattr(config.option, "numprocesses", None))
-
-
-# --- choosing the backend ----------------------------------------------------------------
-
-
-def requested_backend(config: pytest.Config) -> str:
-    """The backend asked for by option, environment or ini value (possibly ``auto``)."""
-    value = (
-        config.getoption(BACKEND_OPTION)
-        or os.environ.get(BACKEND_ENV, "").strip()
-        or str(config.getini(BACKEND_INI) or "").strip()
-        or "auto"
-    )
-    if value not in BACKEND_CHOICES:
-        raise pytest.UsageError(
-            f"unknown Redis backend {value!r} (from {BACKEND_OPTION}, ${BACKEND_ENV} or the "
-            f"'{BACKEND_INI}' ini value): use one of {', '.join(BACKEND_CHOICES)}"
-        )
-    return value
-
-
-_docker_status: tuple[bool, str] | None = None
-
-
-def docker_status() -> tuple[bool, str]:
-    """Whether containers can run here, and if not why (found out once per process)."""
-    global _docker_status
-    if _docker_status is None:
-        try:
-            from engine.nodes.container import docker_available, resolve_image
-
-            if not docker_available():
-                _docker_status = (False, "the Docker engine or the docker packages are missing")
-            else:
-                resolve_image()
-                _docker_status = (True, "")
-        except Exception as exc:  # report anything (a missing image...), never crash
-            _docker_status = (False, str(exc))
-    return _docker_status
-
-
-def concrete_backend(requested: str) -> str:
-    """``process`` or ``docker`` for a requested backend; fails the test if docker can't run."""
-    if requested not in BACKEND_CHOICES:
-        raise ValueError(f"unknown Redis backend {requested!r}: use one of {BACKEND_CHOICES}")
-    if requested == "process":
-        return "process"
-    usable, why = docker_status()
-    if requested == "docker" and not usable:
-        pytest.fail(
-            f"the docker Redis backend was asked for but cannot be used ({why}): {FIX_DOCKER}",
-            pytrace=False,
-        )
-    return "docker" if usable else "process"
-
-
-def pytest_report_header(config: pytest.Config) -> str:
-    requested = requested_backend(config)
-    if requested != "auto":
-        return f"redis backend: {requested}"
-    usable, why = docker_status()
-    return "redis backend: auto -> " + ("docker" if usable else f"process ({why})")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect the cases of the backend not selected; skip docker ones that cannot run."""
-    requested = requested_backend(config)
-    keep, dropped = [], []
-    for item in items:
-        backend = _param_backend(item)
-        if requested != "auto" and backend is not None and backend != requested:
-            dropped.append(item)
-            continue
-        keep.append(item)
-        if requested == "auto" and item.get_closest_marker("docker") is not None:
-            usable, why = docker_status()
-            if not usable:
-                item.add_marker(pytest.mark.skip(reason=f"Docker unusable ({why}): {FIX_DOCKER}"))
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = keep
-
-
-def _param_backend(item: pytest.Item) -> str | None:
-    callspec = getattr(item, "callspec", None)
-    value = callspec.params.get("redis_backend") if callspec is not None else None
-    return value if isinstance(value, str) else None
 
 
 # --- nodes -------------------------------------------------------------------------------
@@ -266,15 +115,10 @@ def _close(node: RedisNode) -> BaseException | None:
 
 
 @pytest.fixture
-def redis_backend(request: pytest.FixtureRequest) -> str:
-    """``process`` or ``docker``: the indirect parameter if any, else the session's choice."""
-    param = getattr(request, "param", None)
-    return concrete_backend(param if param is not None else requested_backend(request.config))
-
-
-@pytest.fixture
 def redis_node_factory(redis_backend: str) -> Iterator[NodeFactory]:
     """Makes fresh nodes (started unless ``start=False``); closes them all at teardown."""
+    from faults.pytest_backend import concrete_backend  # a plugin: loaded by pytest first
+
     made: list[RedisNode] = []
 
     def factory(backend: str | None = None, *, start: bool = True, **node_kwargs: Any) -> RedisNode:
@@ -295,6 +139,8 @@ def redis_node_factory(redis_backend: str) -> Iterator[NodeFactory]:
 @pytest.fixture(scope="session")
 def redis_node(request: pytest.FixtureRequest) -> Iterator[RedisNode]:
     """The Redis node of this xdist worker (of the whole run without xdist)."""
+    from faults.pytest_backend import concrete_backend, requested_backend
+
     node = _new_node(concrete_backend(requested_backend(request.config)), {})
     try:
         node.start()

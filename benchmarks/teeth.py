@@ -6,10 +6,12 @@
 For each engine of :data:`faults.buggy.VARIANTS`, and the real engine as a control row,
 runs the suite's main property (:func:`faults.teeth.hunt`: the strategy of
 ``tests/test_property.py`` under the chosen Hypothesis profile) and prints one row: caught
-or not, examples and seconds until the first failure, total seconds including shrinking,
-and the size and faults of the shrunk failing scenario. The table is also written as
-Markdown and CSV to ``benchmarks/results/teeth-PROFILE-BACKEND.{md,csv}``. Shrinking is
-bounded by ``--shrink-s`` per engine, so a whole table at the ``ci`` profile takes minutes.
+or not (caught means an INVALID verdict; UNKNOWN verdicts are counted in their own column
+and listed after the row, never as catches), examples and seconds until the first failure,
+total seconds including shrinking, and the size and faults of the shrunk failing scenario.
+The table is also written as Markdown and CSV to
+``benchmarks/results/teeth-PROFILE-BACKEND.{md,csv}``. Shrinking is bounded by
+``--shrink-s`` per engine, so a whole table at the ``ci`` profile takes minutes.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from faults.teeth import Hunt, hunt
 RESULTS = Path(__file__).resolve().parent / "results"
 CONTROL = "real engine (control)"
 COLUMNS = ("variant", "caught", "examples", "first_failure_s", "total_s", "files", "words",
-           "workers", "faults", "shrunk faults")  # fmt: skip
+           "workers", "faults", "shrunk faults", "unknown")  # fmt: skip
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -70,6 +72,7 @@ def row(name: str, result: Hunt) -> dict[str, str]:
         "total_s": f"{result.total_s:.1f}",
         **{k: str(shrunk.get(k, "")) for k in ("files", "words", "workers", "faults")},
         "shrunk faults": faults or ("(none)" if result.shrunk else ""),
+        "unknown": str(len(result.unknowns)),
     }
 
 
@@ -104,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    problem: {problem}", flush=True)
         if result.error:
             print(f"    error: {result.error[:500]}", flush=True)
+        for unknown in result.unknowns:  # not catches: what could not be judged, and why
+            why = "; ".join(unknown.verdict.problems)[:300]
+            print(f"    unknown (not counted as caught): {unknown.path}: {why}", flush=True)
     header = (f"Teeth: `benchmarks/teeth.py --profile {args.profile} --backend {args.backend}`, "
               f"{time.monotonic() - started:.0f} s in all")  # fmt: skip
     path = write(rows, args.out, f"teeth-{args.profile}-{args.backend}", header)

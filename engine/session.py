@@ -86,7 +86,7 @@ class WorkerSession:
         """XAUTOCLAIM one task idle for at least ``min_idle_ms`` (its worker died or stalled).
 
         XAUTOCLAIM ... COUNT 1 looks at ten pending entries per call, so with a batch of
-        tasks pending it took a round trip per ten of them for every task read. One
+        tasks pending it would cost a round trip per ten of them for every task read. One
         XPENDING ... IDLE first says in one call whether any entry is stale, and where.
         """
         stale: list[dict[str, Any]] = self._call(

@@ -37,19 +37,22 @@ from engine.session import (
 
 log = logging.getLogger("wordcount.worker")
 MAX_PAIRS_PER_CALL = 400_000
-"""Pairs per function call; more are staged in parts first. Staging costs Redis about
-1.5 us more per pair than an inline commit; a 64 MB batch of the Zipf corpus has about
-250,000 distinct words, and 400,000 pairs take Redis about a second in one call."""
+"""Pairs per function call; more are staged in parts first (staging costs Redis more per
+pair than an inline commit, but keeps each call short; docs/performance.md)."""
 JOB_POLL_S = 0.05
+EXTENSION_POINTS = (
+    "next_delivery", "count_into", "commit", "finished", "task_context", "batch_context",
+)  # fmt: skip
+"""The methods of :class:`Worker` that subclasses may override (see its docstring)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class BatchLimits:
     """When a worker stops gathering tasks and commits what it has.
 
-    Each commit costs Redis about 2 us per distinct word of its batch, and larger batches
-    repeat fewer words: on 200 MB of the Zipf corpus, 64 MB batches took 4.0 s against
-    4.9 s for 32 MB (128 MB: no better, and more to redo after a crash)."""
+    Each commit costs Redis time per distinct word of its batch, and larger batches repeat
+    fewer words; larger still gain nothing and leave more to redo after a crash
+    (measurements in docs/performance.md)."""
 
     max_tasks: int = 256
     max_bytes: int = 64 << 20
@@ -103,7 +106,20 @@ def _settle(
 
 
 class Worker:
-    """One consumer of a job's task stream."""
+    """One consumer of a job's task stream.
+
+    Extension points: subclasses (``faults/buggy.py``, other engines) override only these
+    public steps, whose contract a refactor of the loop must keep:
+
+    - :meth:`next_delivery`: the next task to count, stolen or new (``None``: none ready);
+      reports ``worker.after_claim`` / ``worker.after_read``;
+    - :meth:`count_into`: count one delivery into the batch (reports ``worker.after_count``);
+    - :meth:`commit`: commit the batch atomically (reports ``worker.before_commit``);
+    - :meth:`finished`: whether an idle worker may exit (the job is done);
+    - :meth:`task_context` / :meth:`batch_context`: the crash points' context.
+
+    ``session`` (the Redis operations), ``settings`` and ``stats`` are public attributes.
+    """
 
     def __init__(
         self,
@@ -146,13 +162,17 @@ class Worker:
                     if batch is not None:
                         batch.pack()  # here: Arrow's memory stays in one thread's heap
                         pending = committer.submit(self._commit_batch, batch)
-                    elif self.session.finished():
+                    elif self.finished():
                         return self.stats
                 except GroupMissingError:
                     _settle(pending, GroupMissingError)
                     pending = None
                     log.warning("job %s vanished from Redis; waiting for it", self.keys.job_id)
                     self.settings = self._wait_for_job()
+
+    def finished(self) -> bool:
+        """Whether the job is over, so an idle worker may exit (an extension point)."""
+        return self.session.finished()
 
     def _wait_for_job(self) -> JobSettings:
         """The job's settings, waiting for it to appear (a driver may be bootstrapping)."""
@@ -182,7 +202,7 @@ class Worker:
             and batch.nbytes < limits.max_bytes
             and time.monotonic() - batch.started < limits.max_age_s
         ):
-            delivery = self._next(wait_ms)
+            delivery = self.next_delivery(wait_ms)
             if delivery is None:
                 break
             wait_ms = None
@@ -191,23 +211,23 @@ class Worker:
                 # the claim just renewed it. Counting it again would list it twice.
                 continue
             self._renew_if_due(batch)
-            self._count_into(batch, delivery)
+            self.count_into(batch, delivery)
         return batch if batch.deliveries else None
 
-    def _next(self, wait_ms: int | None) -> Delivery | None:
+    def next_delivery(self, wait_ms: int | None) -> Delivery | None:
         """A stale task to steal if there is one, else a new one."""
         while self._stale_check_due() and (
             delivery := self.session.claim_stale(self.settings.claim_timeout_ms)
         ):
             self.stats.claimed += 1
             self._stale_checked = float("-inf")  # one stale task: look for more at once
-            cp.reach(cp.WORKER_AFTER_CLAIM, **self._context(delivery))
+            cp.reach(cp.WORKER_AFTER_CLAIM, **self.task_context(delivery))
             if delivery.deliveries <= self.settings.max_attempts:
                 return delivery
             self._dead_letter(delivery, f"gave up after {delivery.deliveries - 1} attempts")
         delivery = self.session.read_new(wait_ms)
         if delivery is not None:
-            cp.reach(cp.WORKER_AFTER_READ, **self._context(delivery))
+            cp.reach(cp.WORKER_AFTER_READ, **self.task_context(delivery))
         return delivery
 
     def _stale_check_due(self) -> bool:
@@ -220,7 +240,7 @@ class Worker:
         self._stale_checked = now
         return True
 
-    def _context(self, delivery: Delivery) -> dict[str, object]:
+    def task_context(self, delivery: Delivery) -> dict[str, object]:
         return {
             "consumer": self.session.consumer,
             "entry": delivery.entry_id,
@@ -228,9 +248,9 @@ class Worker:
             "deliveries": delivery.deliveries,
         }
 
-    def _batch_context(self, batch: Batch) -> dict[str, object]:
+    def batch_context(self, batch: Batch) -> dict[str, object]:
         return {
-            **self._context(batch.deliveries[0]),
+            **self.task_context(batch.deliveries[0]),
             "entries": batch.entry_ids,
             "indexes": [d.task.index for d in batch.deliveries],
         }
@@ -250,7 +270,7 @@ class Worker:
         batch.renewed = time.monotonic()
         return owned[-1] if current and owned else True
 
-    def _count_into(self, batch: Batch, delivery: Delivery) -> None:
+    def count_into(self, batch: Batch, delivery: Delivery) -> None:
         """Count one task into the batch, renewing the batch's claims on a long input."""
         tally = Tally(self.settings.tokenizer)
         try:
@@ -262,16 +282,16 @@ class Worker:
         except InputError as exc:
             self._dead_letter(delivery, str(exc))
             return
-        cp.reach(cp.WORKER_AFTER_COUNT, **self._context(delivery))
+        cp.reach(cp.WORKER_AFTER_COUNT, **self.task_context(delivery))
         batch.tally.merge(tally)
         batch.deliveries.append(delivery)
         batch.nbytes += delivery.task.size
 
     def _commit_batch(self, batch: Batch) -> None:
-        result = self._commit(batch)
+        result = self.commit(batch)
         cp.reach(
             cp.WORKER_AFTER_COMMIT,
-            **self._batch_context(batch),
+            **self.batch_context(batch),
             accepted=result.accepted,
             reason=result.reason,
         )
@@ -289,11 +309,11 @@ class Worker:
         claim timeout)."""
         for delivery in batch.deliveries:
             single = Batch(Tally(self.settings.tokenizer))
-            self._count_into(single, delivery)
+            self.count_into(single, delivery)
             if single.deliveries:
                 self._commit_batch(single)
 
-    def _commit(self, batch: Batch) -> CommitResult:
+    def commit(self, batch: Batch) -> CommitResult:
         """Commit, staging first when the pairs are too many for one call.
 
         A staging hash can lose writes if Redis rolls back to a snapshot; the commit sees
@@ -309,7 +329,7 @@ class Worker:
                 if not self._stage(first, parts):
                     return CommitResult(False, "not-owner")
                 staged, inline = n_pairs, pack_pairs([])
-            cp.reach(cp.WORKER_BEFORE_COMMIT, **self._batch_context(batch))
+            cp.reach(cp.WORKER_BEFORE_COMMIT, **self.batch_context(batch))
             result = self.session.commit(batch.entry_ids, inline, batch.nbytes, staged)
             if result.reason != "stage-incomplete":
                 return result

@@ -3,7 +3,8 @@
 The runner starts the driver with ``WORDCOUNT_CRASH_HOOK=faults.agent:install`` and
 :data:`CONTROLLER_ENV` set to the controller's Unix socket; workers inherit both. At each
 crash point the hook sends one JSON line (point, context, pid, role) and blocks until the
-controller answers what to do: continue, crash, raise, hang or slow. Blocking is the point:
+controller answers what to do (a verb of :data:`VERBS`: continue, crash, raise, hang or
+slow). Blocking is the point:
 it lets the controller kill or pause Redis *while* the process stands at that exact line.
 
 Only the standard library is imported, and only points listed in :data:`POINTS_ENV` are
@@ -121,22 +122,41 @@ def farewell(agent: Agent) -> None:
             pass
 
 
+def _crash(point: str, reply: dict[str, Any]) -> None:
+    os._exit(int(reply.get("code", CRASH_EXIT_CODE)))
+
+
+def _raise(point: str, reply: dict[str, Any]) -> None:
+    raise InjectedFault(f"fault injected at {point}")
+
+
+def _slow(point: str, reply: dict[str, Any]) -> None:
+    time.sleep(int(reply.get("ms", 0)) / 1000)
+
+
+def _hang(point: str, reply: dict[str, Any]) -> None:
+    while True:  # a straggler: alive, holding its task, until someone kills it
+        time.sleep(3600)
+
+
+VERBS: dict[str, Callable[[str, dict[str, Any]], None]] = {
+    "continue": lambda point, reply: None,
+    "crash": _crash,
+    "raise": _raise,
+    "slow": _slow,
+    "hang": _hang,
+}
+"""What the agent can do in its process, by the verb of the controller's answer. The
+fault kinds (:mod:`faults.kinds`) that act inside the process name one of these."""
+
+
 def act(point: str, reply: dict[str, Any]) -> None:
     """Carry out one controller answer in this process."""
-    action = reply.get("do", "continue")
-    if action == "continue":
-        return
-    if action == "crash":
-        os._exit(int(reply.get("code", CRASH_EXIT_CODE)))
-    if action == "raise":
-        raise InjectedFault(f"fault injected at {point}")
-    if action == "slow":
-        time.sleep(int(reply.get("ms", 0)) / 1000)
-        return
-    if action == "hang":
-        while True:  # a straggler: alive, holding its task, until someone kills it
-            time.sleep(3600)
-    raise InjectedFault(f"the controller sent an unknown action {action!r} at {point}")
+    verb = reply.get("do", "continue")
+    handler = VERBS.get(verb)
+    if handler is None:
+        raise InjectedFault(f"the controller sent an unknown action {verb!r} at {point}")
+    handler(point, reply)
 
 
 def install() -> Callable[[str, dict[str, Any]], None] | None:

@@ -1,10 +1,13 @@
 """Known-buggy engines: each departs from the real one by one classic mistake.
 
 They exist to prove that the suite has teeth: every one of them must fail it, and the
-real engine must pass it with the same settings. Each is an :class:`engine.plugins.Engine`
-factory, usable as ``--engine faults.buggy:NAME``; :data:`VARIANTS` lists them. Apart
-from its bug each behaves like the real engine, so a fault-free run of any of them gives
-the right counts: only faults (or the checker's atomicity samples) tell them apart.
+real engine must pass it with the same settings. Each overrides only the worker's
+documented extension points (see :class:`engine.worker.Worker`) or the engine's bootstrap,
+never a private step, so a refactor of the worker cannot silently change what a variant
+does. Each is an :class:`engine.plugins.Engine` factory, usable as ``--engine
+faults.buggy:NAME``; :data:`VARIANTS` lists them. Apart from its bug each behaves like the
+real engine, so a fault-free run of any of them gives the right counts: only faults (or
+the checker's atomicity samples) tell them apart.
 """
 
 from __future__ import annotations
@@ -76,12 +79,12 @@ class AckBeforeCount(Worker):
     A crash between the two loses the task's counts: nobody will ever redeliver it.
     """
 
-    def _count_into(self, batch: Batch, delivery: Delivery) -> None:
+    def count_into(self, batch: Batch, delivery: Delivery) -> None:
         _xack(self, [delivery.entry_id])
-        super()._count_into(batch, delivery)
+        super().count_into(batch, delivery)
 
-    def _commit(self, batch: Batch) -> CommitResult:
-        cp.reach(cp.WORKER_BEFORE_COMMIT, **self._batch_context(batch))
+    def commit(self, batch: Batch) -> CommitResult:
+        cp.reach(cp.WORKER_BEFORE_COMMIT, **self.batch_context(batch))
         _add_counts(self, batch)
         _bookkeep(self, batch)
         return CommitResult(True)
@@ -93,9 +96,9 @@ class CountThenAck(Worker):
     A crash between them leaves counted tasks pending; they are counted again.
     """
 
-    def _commit(self, batch: Batch) -> CommitResult:
+    def commit(self, batch: Batch) -> CommitResult:
         _add_counts(self, batch)
-        cp.reach(cp.WORKER_BEFORE_COMMIT, **self._batch_context(batch))
+        cp.reach(cp.WORKER_BEFORE_COMMIT, **self.batch_context(batch))
         _xack(self, batch.entry_ids)
         _bookkeep(self, batch)
         return CommitResult(True)
@@ -107,8 +110,8 @@ class IgnoreAckResult(Worker):
     A straggler whose task was stolen still adds its counts: the task counts twice.
     """
 
-    def _commit(self, batch: Batch) -> CommitResult:
-        cp.reach(cp.WORKER_BEFORE_COMMIT, **self._batch_context(batch))
+    def commit(self, batch: Batch) -> CommitResult:
+        cp.reach(cp.WORKER_BEFORE_COMMIT, **self.batch_context(batch))
         session = self.session
         pipe = session.client.pipeline(transaction=True)
         pipe.xack(session.keys.tasks, GROUP, *batch.entry_ids)
@@ -122,10 +125,10 @@ class IgnoreAckResult(Worker):
 class NeverClaims(Worker):
     """4. Never steals stale tasks: a crashed worker's task stays pending for ever."""
 
-    def _next(self, wait_ms: int | None) -> Delivery | None:
+    def next_delivery(self, wait_ms: int | None) -> Delivery | None:
         delivery = self.session.read_new(wait_ms)
         if delivery is not None:
-            cp.reach(cp.WORKER_AFTER_READ, **self._context(delivery))
+            cp.reach(cp.WORKER_AFTER_READ, **self.task_context(delivery))
         return delivery
 
 
@@ -135,11 +138,8 @@ class ExitsWhenEmpty(Worker):
     Whatever a crashed worker held is left to nobody.
     """
 
-    def run(self) -> Any:
-        self.settings = self._wait_for_job()
-        while (batch := self._gather()) is not None:
-            self._commit_batch(batch)
-        return self.stats
+    def finished(self) -> bool:
+        return True
 
 
 class PerWordCalls(Worker):
@@ -148,9 +148,9 @@ class PerWordCalls(Worker):
     Readers see half-applied tasks, and a crash in between counts words twice.
     """
 
-    def _commit(self, batch: Batch) -> CommitResult:
+    def commit(self, batch: Batch) -> CommitResult:
         _add_counts(self, batch, one_call_per_word=True)
-        cp.reach(cp.WORKER_BEFORE_COMMIT, **self._batch_context(batch))
+        cp.reach(cp.WORKER_BEFORE_COMMIT, **self.batch_context(batch))
         _xack(self, batch.entry_ids)
         _bookkeep(self, batch)
         return CommitResult(True)
@@ -167,16 +167,16 @@ class MemoryProgress(Worker):
         super().__init__(*args, **kwargs)
         self.counted: set[int] = set()
 
-    def _count_into(self, batch: Batch, delivery: Delivery) -> None:
+    def count_into(self, batch: Batch, delivery: Delivery) -> None:
         if delivery.task.index in self.counted:
             skipped = Batch(Tally(self.settings.tokenizer), [delivery])
             _xack(self, [delivery.entry_id])
             _bookkeep(self, skipped)
             return
-        super()._count_into(batch, delivery)
+        super().count_into(batch, delivery)
 
-    def _commit(self, batch: Batch) -> CommitResult:
-        result = super()._commit(batch)
+    def commit(self, batch: Batch) -> CommitResult:
+        result = super().commit(batch)
         if result.accepted:
             self.counted.update(d.task.index for d in batch.deliveries)
         return result

@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Iterable
 from typing import Literal
 
+from engine.job import FINISHED_STATES
 from faults import history as h
 from faults.dataset import reference as reference_counts
-from faults.db import FinalState
+from faults.db import NEMESIS, FinalState
+from faults.history import Op
 from faults.outcome import Outcome
 
 Status = Literal["valid", "invalid", "unknown"]
@@ -88,6 +91,7 @@ class _Judge:
         self.reference = reference
         self.problems: list[str] = []
         self.entries = _entry_indexes(outcome, final)
+        self._strays: set[str] = set()
 
     def verdict(self) -> Verdict:
         missing = self._tasks()
@@ -102,10 +106,26 @@ class _Judge:
             tuple(missing), tuple(doubled), bad_samples,
         )  # fmt: skip
 
-    def index(self, entry: str) -> int:
-        if entry not in self.entries:
-            raise LookupError(f"entry {entry} is in no task's record")
-        return self.entries[entry]
+    def index(self, entry: str) -> int | None:
+        """The task of a stream entry, or ``None`` (and a problem, once) if the entry
+        names no task of this job: an entry in no record, or a task index outside the
+        job's tasks (a stream entry without an index reads as -1). Either is the engine's
+        doing, and must be judged, not raised: ``reference[i]`` once raised IndexError."""
+        index = self.entries.get(entry)
+        if index is not None and 0 <= index < len(self.reference):
+            return index
+        if entry not in self._strays:
+            self._strays.add(entry)
+            what = "is in no task's record" if index is None else f"names task {index}"
+            self.problems.append(
+                f"entry {entry} was acknowledged but {what}: the job has tasks "
+                f"0..{len(self.reference) - 1}"
+            )
+        return None
+
+    def indexes(self, entries: Iterable[str]) -> list[int]:
+        """The tasks of ``entries`` that name one (see :meth:`index`)."""
+        return [i for i in map(self.index, entries) if i is not None]
 
     def name(self, index: int) -> str:
         names = self.outcome.scenario.task_names()
@@ -114,7 +134,7 @@ class _Judge:
     def _tasks(self) -> list[int]:
         """Every task acknowledged or dead-lettered as expected, never both."""
         expect = self.outcome.scenario.expect
-        done = {self.index(e) for e in self.final.done}
+        done = set(self.indexes(self.final.done))
         dead = {d.index for d in self.final.dead}
         missing = sorted(set(range(len(self.reference))) - done - dead)
         for i in missing:
@@ -132,10 +152,10 @@ class _Judge:
     def _job_counters(self, n_done: int, n_dead: int) -> None:
         job = self.final.job or {}
         state = job.get("state")
-        if state not in ("done", "failed"):
+        if state not in FINISHED_STATES:
             self.problems.append(f"the job ended in state {state!r}, not done or failed")
         for field, actual in (("tasks_done", n_done), ("tasks_failed", n_dead)):
-            if field in job and int(job[field]) != actual:
+            if field in job and job[field] != str(actual):
                 self.problems.append(
                     f"the job hash says {field}={job[field]}, Redis holds {actual}"
                 )
@@ -156,31 +176,31 @@ class _Judge:
         return diffs, foreign
 
     def _exactly_once(self) -> list[int]:
-        """Replay the history: an accepted commit of a task already acknowledged since the
-        last Redis restart is a duplicate.
+        """Replay the history: an accepted commit of a task already acknowledged in the
+        same Redis run is a duplicate.
 
-        Across a restart the history cannot say what Redis kept: the set it came back with
-        is read while workers already commit again. So duplicates are judged within one
-        Redis run, and a commit begun before a restart and reported after it is
-        indeterminate. A task really counted twice across a restart still shows in the
-        word-for-word comparison with the serial count.
+        At each restart the nemesis records the acknowledged set Redis came back with,
+        read before any client could write, and when it started (``restart_at``): from
+        then on the acknowledged set is exactly that. A commit invoked before a restart
+        and reported after it may have been applied by either server: it is left out
+        (indeterminate). A task counted twice that way still shows in the word-for-word
+        comparison with the serial count.
         """
         acked: set[str] = set()
         invoked: dict[str, float] = {}
         doubled: set[int] = set()
         restart_at = -1.0
-        for op in self.outcome.history:
-            if op.f == h.COMMIT and op.type == "invoke":
+        for at, op in _timeline(self.outcome.history):
+            if op.process == NEMESIS and "done_after" in op.value:
+                restart_at, acked = at, {str(e) for e in op.value["done_after"]}
+            elif op.type == "invoke":
                 invoked[op.process] = op.time
-            elif op.f == h.COMMIT and op.type == "ok":
+            elif op.type == "ok":
                 if invoked.pop(op.process, op.time) < restart_at:
-                    continue
-                for entry in op.value.get("entries") or []:
-                    if entry in acked:
-                        doubled.add(self.index(entry))
-                    acked.add(entry)
-            elif op.process == "nemesis" and op.type == "ok" and "done_after" in op.value:
-                restart_at, acked = op.time, set()
+                    continue  # applied by the old server or the new: indeterminate
+                entries = [str(e) for e in op.value.get("entries") or []]
+                doubled.update(self.indexes(e for e in entries if e in acked))
+                acked.update(entries)
         for i in sorted(doubled):
             self.problems.append(f"{self.name(i)} was committed twice (accepted twice)")
         lost = sorted(e for e in acked if e not in self.final.done)
@@ -191,7 +211,7 @@ class _Judge:
     def _samples(self) -> int:
         bad = 0
         for sample in self.outcome.samples:
-            expected = _total(self.reference, [self.index(e) for e in sample.done])
+            expected = _total(self.reference, self.indexes(sample.done))
             diffs = diff_counts(expected, sample.counts)
             if diffs:
                 bad += 1
@@ -232,7 +252,7 @@ class _Judge:
         worker can have seen it before the last accepted commit began.
         """
         out = self.outcome
-        if any(f.fault.split(":")[1].startswith(("redis-kill", "redis-wipe")) for f in out.fired):
+        if any(f.kind.loses_data for f in out.fired):
             return
         stopped = {f.process for f in out.fired}
         end = out.finished_at
@@ -249,6 +269,19 @@ class _Judge:
                 f"liveness: {len(early)} worker(s) quit while the job was unfinished, first "
                 f"{first.process} at {first.time:.3f} s (the job finished {ended})"
             )
+
+
+def _timeline(history: Iterable[Op]) -> list[tuple[float, Op]]:
+    """Commits and Redis restarts in the order they took effect: a restart at the moment
+    the server started (``restart_at``), which precedes the nemesis' report of it and
+    any commit accepted by the new server."""
+    events = [(op.time, 1, op) for op in history if op.f == h.COMMIT]
+    events += [
+        (float(op.value.get("restart_at", op.time)), 0, op)
+        for op in history
+        if op.process == NEMESIS and op.type == "ok" and "done_after" in op.value
+    ]
+    return [(at, op) for at, _, op in sorted(events, key=lambda e: (e[0], e[1], e[2].index))]
 
 
 def _last_accepted_commit(outcome: Outcome) -> float:

@@ -3,7 +3,8 @@
 ``faults replay scenario.json`` runs it and prints the verdict, the faults that fired in
 order and, when invalid, a diff of the counts. ``faults run`` builds a scenario from
 options (``--fault 'worker.after_count#2:crash'``, repeatable) or from ``--seed N`` and
-runs it; ``--save FILE`` writes the scenario so that ``replay`` takes it as is.
+runs it; ``--save FILE`` writes the scenario so that ``replay`` takes it as is. ``faults
+soak --minutes N`` draws scenarios until the time is up (:mod:`faults.soak`).
 
 Exit status: 0 valid, 1 invalid, 2 unknown (or a usage error, printed as ``error:``).
 """
@@ -16,7 +17,9 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from faults import scenario_json
 from faults.checker import check
 from faults.errors import FaultsError, ScenarioError
 from faults.generate import generate_scenario
@@ -64,7 +67,38 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--save", metavar="FILE", help="write the scenario as JSON first")
     _common(run)
     run.set_defaults(func=cmd_run)
+    _soak_parser(sub)
     return parser
+
+
+def _soak_parser(sub: Any) -> None:
+    soak = sub.add_parser("soak", help="draw scenarios from every family until the time is up")
+    soak.add_argument("--minutes", type=float, required=True, metavar="N",
+                      help="how long to draw scenarios (e.g. 30; 0.3 is 18 s)")  # fmt: skip
+    soak.add_argument("--backend", choices=("process", "docker"), default="process")
+    soak.add_argument("--engine", metavar="MODULE:FACTORY", help="engine under test")
+    soak.add_argument("--seed", type=int, help="seed of the draws (default: random, printed)")
+    soak.add_argument("--jobs", type=int, metavar="J",
+                      help="scenarios run in parallel (default: one per core)")  # fmt: skip
+    soak.add_argument("--load", type=int, default=0, metavar="N",
+                      help="CPU hogs (busy processes) beside the soak (default 0)")  # fmt: skip
+    soak.set_defaults(func=cmd_soak)
+
+
+def cmd_soak(args: argparse.Namespace) -> int:
+    from faults.hogs import cores
+    from faults.runner import check_engine
+    from faults.soak import Options, default_seed, run_soak
+
+    if args.minutes <= 0:
+        raise ScenarioError(f"--minutes {args.minutes:g}: give a positive number of minutes")
+    if (args.jobs is not None and args.jobs < 1) or args.load < 0:
+        raise ScenarioError(f"--jobs {args.jobs} / --load {args.load}: use 1+ jobs, 0+ hogs")
+    check_engine(args.engine)
+    seed = default_seed() if args.seed is None else args.seed
+    options = Options(args.minutes, args.backend, args.engine, seed, args.jobs or cores(),
+                      args.load)  # fmt: skip
+    return run_soak(options, lambda line: print(line, flush=True))
 
 
 def load_scenario(path: str) -> Scenario:
@@ -73,7 +107,7 @@ def load_scenario(path: str) -> Scenario:
     except OSError as exc:
         raise ScenarioError(f"cannot read scenario {path}: {exc.strerror or exc}") from None
     try:
-        return Scenario.from_json(text)
+        return scenario_json.load(text)
     except ScenarioError as exc:
         raise ScenarioError(f"{path}: {exc}") from None
 
@@ -134,7 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = scenario_from_args(args)
     if args.save:
         try:
-            Path(args.save).write_text(scenario.to_json(), encoding="utf-8")
+            Path(args.save).write_text(scenario_json.dump(scenario), encoding="utf-8")
         except OSError as exc:
             raise ScenarioError(f"cannot write {args.save}: {exc.strerror or exc}") from None
         print(f"scenario saved to {args.save}: replay it with `faults replay {args.save}`",

@@ -21,9 +21,11 @@ import redis
 from engine.errors import NodeError
 from engine.keys import JobKeys
 from engine.nodes.base import Persistence, RedisNode
+from engine.nodes.common import ManagedNode
 from engine.tokenize import decode
 from faults.errors import RunnerError
 from faults.history import History
+from faults.persisted import EMPTY, Persisted, read_persisted
 
 T = TypeVar("T")
 NEMESIS = "nemesis"
@@ -103,12 +105,32 @@ class DB:
     def kill(self, keys: JobKeys, downtime_ms: int, *, wipe: bool) -> dict[str, Any]:
         """SIGKILL and restart (from disk, or with the disk wiped) after ``downtime_ms``.
 
-        Returns what Redis came back with: the job's acknowledged set, which the checker
-        needs to tell a lost commit from a duplicated one.
+        Returns what Redis came back with, read before any client could write
+        (:mod:`faults.persisted`), and ``restart_at``, the moment it started: the checker
+        needs both to tell a lost commit from a duplicated one.
         """
-        self.node.restart(wipe=wipe, downtime_s=downtime_ms / 1000)
-        done = self.read(lambda c: sorted(_text(e) for e in c.smembers(keys.done)))
-        return {"done_after": done, "job_after": self.read(lambda c: c.exists(keys.job)) == 1}
+        self.node.kill()
+        time.sleep(downtime_ms / 1000)
+        return self._start_again(keys, wipe=wipe)
+
+    def restart_empty(self, keys: JobKeys) -> dict[str, Any]:
+        """Stop gracefully (clients see their connections closed, not reset), wipe the
+        disk and start again at once: a server replaced by an empty one."""
+        self.node.stop()
+        return self._start_again(keys, wipe=True)
+
+    def _start_again(self, keys: JobKeys, *, wipe: bool) -> dict[str, Any]:
+        node = self.node
+        if wipe or not isinstance(node, ManagedNode):
+            state = EMPTY if wipe else None
+        else:
+            state = read_persisted(node, keys)
+        restart_at = self.history.now()
+        node.restart(wipe=wipe)  # it is down: no kill, no wait; wipe, then start
+        if state is None:  # a node without a data directory of ours: read it racily
+            done = self.read(lambda c: sorted(_text(e) for e in c.smembers(keys.done)))
+            state = Persisted(tuple(done), self.read(lambda c: c.exists(keys.job)) == 1)
+        return {**state.to_data(), "restart_at": round(restart_at, 6)}
 
     def pause(self, ms: int) -> dict[str, Any]:
         self.node.pause()

@@ -35,7 +35,7 @@ class Ledger:
         self.seconds += outcome.duration_s
         self.backends[outcome.backend] += 1
         for fired in outcome.fired:
-            self.fired[fired.fault.rpartition(":")[2].partition("=")[0]] += 1
+            self.fired[fired.kind.summary] += 1
         self.reached.update(outcome.reached)
 
     def judged(self, status: str) -> None:
@@ -57,10 +57,14 @@ class Ledger:
     def _verdict_line(self) -> str:
         real, others = _split_verdicts(self.verdicts)
         parts = [f"real engine {_counts(real)}"] if real else []
-        if others:
-            caught = sum(1 for c in others.values() if c["invalid"] or c["unknown"])
+        if others:  # a catch is an invalid verdict; an unknown one judged nothing
+            caught = sum(1 for c in others.values() if c["invalid"])
             runs = sum(sum(c.values()) for c in others.values())
-            parts.append(f"other engines caught {caught} of {len(others)} ({runs} scenarios)")
+            unknown = sum(c["unknown"] for c in others.values())
+            also = f", {unknown} unknown (not catches)" if unknown else ""
+            parts.append(
+                f"other engines caught {caught} of {len(others)} ({runs} scenarios{also})"
+            )
         return "; ".join(parts)
 
     def to_json(self) -> str:

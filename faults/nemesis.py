@@ -4,14 +4,17 @@ Every arrival reported by an engine process comes here (through the controller).
 nemesis first records what the arrival says about the task's life (delivered, claimed,
 commit invoked, commit accepted or refused), then counts it against each fault's trigger
 under one lock, so the k-th arrival is well defined however many workers race. A fault
-whose count reaches its ``nth`` fires once: Redis actions are carried out right here,
-while the reporting process still waits for its answer, and the process action (crash,
-raise, hang, slow) is returned for the agent to carry out.
+whose count reaches its ``nth`` fires once: its kind's handler (:mod:`faults.kinds`) runs
+right here, while the reporting process still waits for its answer; a Redis kind's is
+recorded in the history, a process kind's answer is returned for the agent to act on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import signal
 import threading
 from collections import Counter
 from typing import Any
@@ -22,9 +25,11 @@ from engine import crashpoints as cp
 from engine.errors import NodeError
 from engine.keys import JobKeys
 from faults import history as h
-from faults.agent import CRASH_EXIT_CODE, QUIT_POINT
+from faults.agent import QUIT_POINT
 from faults.db import DB, NEMESIS
 from faults.history import History
+from faults.hogs import Hogs, cores
+from faults.kinds import Kind
 from faults.scenario import COMMIT, Fault, Scenario, Trigger
 
 ALWAYS_REPORTED = cp.ALL
@@ -46,12 +51,23 @@ class FiredFault:
     and when its effect began and ended (seconds since the run started)."""
 
     index: int
-    fault: str
+    fault: Fault
     process: str
     point: str
     context: dict[str, Any]
     time: float
     end: float
+
+    @property
+    def kind(self) -> Kind:
+        """The fired fault's entry in the fault-kind table."""
+        return self.fault.action.spec
+
+    def to_data(self) -> dict[str, Any]:
+        """JSON-ready: the fault in its compact form, and its kind by name."""
+        data = dataclasses.asdict(self)
+        data.update(fault=str(self.fault), kind=self.kind.name)
+        return data
 
 
 def process_name(role: str, pid: int) -> str:
@@ -85,6 +101,9 @@ class Nemesis:
         """PIDs told to hang: the runner kills them once the job is over."""
         self.faulted: set[int] = set()
         """PIDs told to crash or raise: a driver among them is restarted, not a failure."""
+        self.stopped: dict[int, threading.Timer | None] = {}
+        self.hogs: list[tuple[Hogs, threading.Timer]] = []
+        """PIDs stopped by SIGSTOP from outside, with the timer that continues them."""
         self.pids: set[int] = set()
         self.reached: Counter[str] = Counter()
         """Arrivals per crash point, for coverage: a point no scenario reaches tests nothing."""
@@ -121,15 +140,14 @@ class Nemesis:
                 )
         reply: dict[str, Any] = {"do": "continue"}
         for i in due:
-            action = self.faults[i].action
-            if action.on_redis:
-                self._harm_redis(self.faults[i])
+            fault = self.faults[i]
+            spec = fault.action.spec
+            if fault.action.on_redis:
+                self._harm_redis(fault)
             elif reply["do"] == "continue":
-                reply = self._process_action(i, pid)
-            end = self.history.now() + (action.ms / 1000 if action.kind == "slow" else 0.0)
-            self.fired.append(
-                FiredFault(i, str(self.faults[i]), process, point, dict(context), fired_at, end)
-            )
+                reply = spec.handler(self, pid, fault.action.ms)
+            end = self.history.now() + spec.effect_s(fault.action.ms)
+            self.fired.append(FiredFault(i, fault, process, point, dict(context), fired_at, end))
         return reply
 
     def _count(self, point: str, context: dict[str, Any]) -> list[int]:
@@ -156,15 +174,44 @@ class Nemesis:
         elif point == QUIT_POINT:
             self.history.add("ok", process, h.QUIT, {})
 
-    def _process_action(self, i: int, pid: int) -> dict[str, Any]:
-        action = self.faults[i].action
-        if action.kind in ("crash", "raise"):
-            self.faulted.add(pid)
-        if action.kind == "hang":
+    def stop_process(self, pid: int, ms: int) -> None:
+        """SIGSTOP ``pid`` from outside (every thread of it stops), and SIGCONT it after
+        ``ms``; with 0 it stays stopped, as a hung process, until the run kills it."""
+        try:
+            os.kill(pid, signal.SIGSTOP)
+        except OSError as exc:
+            self.errors.append(f"SIGSTOP of {pid} failed: {exc}")
+            return
+        timer = None
+        if ms:
+            timer = threading.Timer(ms / 1000, _continue, (pid,))
+            timer.daemon = True
+            timer.start()
+        else:
             self.hung.add(pid)
-        if action.kind == "crash":
-            return {"do": "crash", "code": CRASH_EXIT_CODE}
-        return {"do": action.kind, "ms": action.ms}
+        self.stopped[pid] = timer
+
+    def load_machine(self, ms: int) -> None:
+        """Start one CPU hog per core for ``ms`` (the ``cpu-hog`` kind)."""
+        hogs = Hogs(cores())
+        hogs.start()
+        timer = threading.Timer(ms / 1000, hogs.stop)
+        timer.daemon = True
+        timer.start()
+        self.hogs.append((hogs, timer))
+
+    def release_all(self) -> None:
+        """SIGCONT every process still stopped and stop every hog: a run's end must leave
+        nothing frozen or spinning."""
+        for pid, timer in list(self.stopped.items()):
+            if timer is not None:
+                timer.cancel()
+            _continue(pid)
+        self.stopped.clear()
+        for hogs, timer in self.hogs:
+            timer.cancel()
+            hogs.stop()
+        self.hogs.clear()
 
     def _harm_redis(self, fault: Fault) -> None:
         """Carry out a Redis action, one at a time, recording invoke and completion."""
@@ -172,13 +219,7 @@ class Nemesis:
         with self._redis_lock:
             self.history.add("invoke", NEMESIS, action.kind, {"ms": action.ms, "fault": str(fault)})
             try:
-                if action.kind in ("redis-kill", "redis-wipe"):
-                    wipe = action.kind == "redis-wipe"
-                    value = self.db.kill(self.keys, action.ms, wipe=wipe)
-                elif action.kind == "redis-pause":
-                    value = self.db.pause(action.ms)
-                else:
-                    value = self.db.snapshot()
+                value = action.spec.handler(self, 0, action.ms)
             except (NodeError, redis.RedisError, OSError) as exc:
                 message = f"{fault} failed: {type(exc).__name__}: {exc}"
                 self.errors.append(message)
@@ -205,3 +246,8 @@ class Nemesis:
             self._quiet = True
         with self._redis_lock:
             pass
+
+
+def _continue(pid: int) -> None:
+    with contextlib.suppress(OSError):  # already gone
+        os.kill(pid, signal.SIGCONT)

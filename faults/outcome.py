@@ -79,7 +79,7 @@ class Outcome:
             "backend": self.backend,
             "job": self.job_id,
             "state": None if job is None else job.get("state"),
-            "fired": [dataclasses.asdict(f) for f in self.fired],
+            "fired": [f.to_data() for f in self.fired],
             "not_fired": self.not_fired(),
             "drivers": [dataclasses.asdict(d) for d in self.drivers],
             "error": self.error,

@@ -15,6 +15,7 @@ import os
 import shlex
 from pathlib import Path
 
+from faults import scenario_json
 from faults.checker import Verdict, check
 from faults.ledger import LEDGER
 from faults.outcome import Outcome
@@ -65,7 +66,7 @@ def save_failure(scenario: Scenario, label: str, outcome: Outcome | None = None)
     distinct files and the last one written (the shrunk case) is also the newest. The
     run's history goes beside it (``.history.jsonl``).
     """
-    text = scenario.to_json()
+    text = scenario_json.dump(scenario)
     digest = hashlib.sha256(text.encode()).hexdigest()[:10]
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in label)[:80]
     directory = Path(os.environ.get(FAILURES_ENV) or FAILURES_DIR)
@@ -95,7 +96,7 @@ def explain(outcome: Outcome, verdict: Verdict, path: Path | None, engine: str |
         render(outcome, verdict),
         "",
         "scenario (JSON):",
-        outcome.scenario.to_json().rstrip(),
+        scenario_json.dump(outcome.scenario).rstrip(),
         "",
         f"scenario {where}; replay it with:",
         f"    {replay_command(path, outcome.backend, engine)}",

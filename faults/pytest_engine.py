@@ -1,7 +1,7 @@
 """A pytest plugin: ``--engine MODULE:FACTORY``, the engine implementation under test.
 
-Precedence, as for the Redis backend: the option, then ``$WORDCOUNT_ENGINE``, then the
-``wordcount_engine`` ini value, then the project's own engine. The spec is loaded and its
+Precedence (:mod:`faults.pytest_options`): the option, then ``$WORDCOUNT_ENGINE``, then
+the ``wordcount_engine`` ini value, then the project's own engine. The spec is loaded and its
 contract checked once, at start-up, so a typo stops the run with the loader's message
 instead of failing every scenario. Tests get it from the ``engine_under_test`` fixture
 (``None`` means the default engine) and pass it to the runner, which hands it to the
@@ -10,15 +10,15 @@ driver as ``--engine``.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from engine.errors import WordCountError
 from engine.plugins import ENGINE_ENV, load_engine
+from faults.pytest_options import Setting, pick
 
 OPTION = "--engine"
 INI = "wordcount_engine"
+SETTING = Setting(OPTION, ENGINE_ENV, INI)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,12 +32,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def engine_spec(config: pytest.Config) -> str | None:
-    value = (
-        config.getoption(OPTION)
-        or os.environ.get(ENGINE_ENV, "").strip()
-        or str(config.getini(INI) or "").strip()
-    )
-    return value or None
+    return pick(config, SETTING)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -47,9 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         load_engine(spec)
     except WordCountError as exc:
-        raise pytest.UsageError(
-            f"{exc} (engine under test, from {OPTION}, ${ENGINE_ENV} or ini)"
-        ) from None
+        raise pytest.UsageError(f"{exc} (engine under test, from {SETTING.sources()})") from None
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -18,7 +18,7 @@ def render(outcome: Outcome, verdict: Verdict) -> str:
              f"in {outcome.duration_s:.2f} s (job {outcome.job_id})"]  # fmt: skip
     lines.append(f"faults fired ({len(outcome.fired)} of {len(outcome.scenario.faults)}):")
     for fired in sorted(outcome.fired, key=lambda f: f.time):
-        lines.append(f"  {fired.time:7.3f} s  {fired.fault:<36} on {fired.process}")
+        lines.append(f"  {fired.time:7.3f} s  {fired.fault!s:<36} on {fired.process}")
     for fault in outcome.not_fired():
         lines.append(f"  (never)    {fault:<36} its trigger was not reached")
     for problem in verdict.problems:

@@ -263,6 +263,7 @@ class _Run:
         steps: list[Callable[[], object]] = [
             *(d.kill_group for d in self.drivers),
             lambda: kill_ours(self.nemesis.pids, self.socket_path),
+            self.nemesis.release_all,
             self.sampler.stop,
             self.controller.stop,
             self.db.teardown,

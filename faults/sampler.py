@@ -15,11 +15,10 @@ import threading
 
 import redis
 
+from engine.job import FINISHED_STATES
 from engine.keys import JobKeys
 from faults.db import DB, Sample
 from faults.history import History
-
-FINISHED = ("done", "failed")
 
 
 class Sampler:
@@ -62,7 +61,7 @@ class Sampler:
             client.connection_pool.disconnect()
             return  # down, paused or loading: try again next tick
         self.reads += 1
-        if self.finished_at is None and sample.state in FINISHED:
+        if self.finished_at is None and sample.state in FINISHED_STATES:
             self.finished_at = sample.time
         last = self.samples[-1] if self.samples else None
         if last is None or (last.done, last.counts, last.state) != (

@@ -2,9 +2,10 @@
 
 A scenario is everything needed to replay a run: the dataset (explicit bytes, or a seeded
 generator and its parameters), the number of workers, the engine settings, and a list of
-faults, each a trigger (the k-th arrival at a crash point) and an action. It has a JSON
-form that round-trips exactly, so a failing case found by a generator can be saved, put
-under ``tests/scenarios/`` and replayed as is.
+faults, each a trigger (the k-th arrival at a crash point) and an action. Its JSON form
+(:mod:`faults.scenario_json`, the only module that reads or writes it) round-trips
+exactly, so a failing case found by a generator can be saved, put under
+``tests/scenarios/`` and replayed as is.
 
 Triggers count arrivals *globally*: ``worker.after_count#2`` is the second arrival at that
 point by any worker process of the job, whichever it is; ``commit#3`` is the third
@@ -16,27 +17,29 @@ most once.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import json
 import re
-from typing import Any
 
 from engine import crashpoints as cp
 from engine.errors import ConfigError
 from engine.nodes.base import Persistence
+from faults import kinds as k
 from faults.errors import ScenarioError
+from faults.files import NAME, Dataset, FileSpec, Generated
 
-COMMIT = "commit"
-"""Pseudo crash point: the n-th *accepted* commit, reached at ``worker.after_commit``."""
+__all__ = [
+    "ACTIONS", "COMMIT", "FAULT_SYNTAX", "POINTS", "PROCESS_ACTIONS", "REDIS_ACTIONS",
+    "Action", "Dataset", "Expect", "Fault", "FileSpec", "Generated", "Scenario", "Settings",
+    "Trigger",
+]  # fmt: skip
+
+COMMIT = k.COMMIT
 POINTS = (*cp.ALL, COMMIT)
-PROCESS_ACTIONS = ("crash", "raise", "hang", "slow")
-"""Done by the process that reached the trigger (worker or driver)."""
-REDIS_ACTIONS = ("redis-kill", "redis-wipe", "redis-pause", "redis-snapshot")
+PROCESS_ACTIONS = k.names(k.PROCESS)
+"""Done in or to the process that reached the trigger (see :mod:`faults.kinds`)."""
+REDIS_ACTIONS = k.names(k.REDIS)
 """Done by the controller on the Redis node while the triggering process waits."""
-ACTIONS = PROCESS_ACTIONS + REDIS_ACTIONS
-_NEEDS_MS = ("slow", "redis-pause")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+ACTIONS = k.names()
 _FAULT = re.compile(
     r"^(?P<at>[a-z_.]+)(?:@(?P<task>\d+))?(?:#(?P<nth>\d+))?:(?P<do>[a-z-]+)"
     r"(?:=(?P<ms>\d+)(?:ms)?)?$"
@@ -73,25 +76,33 @@ class Trigger:
 
 @dataclasses.dataclass(frozen=True)
 class Action:
-    """What happens at the trigger; ``ms`` is the sleep of ``slow``, the length of
-    ``redis-pause``, or the downtime of ``redis-kill``/``redis-wipe``."""
+    """What happens at the trigger: a kind of :data:`faults.kinds.KINDS` and its duration
+    ``ms`` (the sleep of ``slow``, the length of ``redis-pause``, the downtime of
+    ``redis-kill``/``redis-wipe``...; each kind says what it means)."""
 
     kind: str
     ms: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind not in ACTIONS:
+        spec = k.KINDS.get(self.kind)
+        if spec is None:
             _fail(f"unknown action {self.kind!r}: use one of {', '.join(ACTIONS)}")
+            return
         if self.ms < 0:
             _fail(f"action {self.kind}={self.ms}: a duration cannot be negative")
-        if self.kind in _NEEDS_MS and self.ms == 0:
+        if spec.duration is not None and spec.duration.required and self.ms == 0:
             _fail(f"action {self.kind!r} needs a duration: write {self.kind}=MS, e.g. =500")
-        if self.kind in ("crash", "raise", "hang", "redis-snapshot") and self.ms:
+        if spec.duration is None and self.ms:
             _fail(f"action {self.kind!r} takes no duration, got ={self.ms}: drop it")
 
     @property
+    def spec(self) -> k.Kind:
+        """This action's entry in the fault-kind table."""
+        return k.KINDS[self.kind]
+
+    @property
     def on_redis(self) -> bool:
-        return self.kind in REDIS_ACTIONS
+        return self.spec.target == k.REDIS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,8 +113,11 @@ class Fault:
     action: Action
 
     def __post_init__(self) -> None:
-        if self.trigger.on_driver and self.action.kind == "hang":
-            _fail(f"{self}: a hung driver only ends in the timeout; use crash to restart it")
+        if self.trigger.on_driver and self.action.spec.target == k.WORKER:
+            _fail(
+                f"{self}: {self.action.kind} hits workers only (a hung driver only ends "
+                "in the timeout); use crash to restart it"
+            )
         if self.trigger.on_driver and self.trigger.task is not None:
             _fail(f"{self}: driver crash points carry no task, drop @{self.trigger.task}")
 
@@ -123,80 +137,6 @@ class Fault:
             Trigger(match.group("at"), int(nth) if nth else 1, int(task) if task else None),
             Action(match.group("do"), int(ms) if ms else 0),
         )
-
-
-@dataclasses.dataclass(frozen=True)
-class FileSpec:
-    """One input file, by name (its task index is its rank among the sorted names)."""
-
-    name: str
-    data: bytes
-
-    def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
-            _fail(f"file name {self.name!r}: use letters, digits, '.', '_', '-' (no '/')")
-
-
-@dataclasses.dataclass(frozen=True)
-class Generated:
-    """Parameters of :func:`faults.dataset.generate_files`, a pure function of them.
-
-    ``exotic`` mixes in bytes that are not UTF-8, Unicode spaces, tabs and CRLF line ends;
-    ``csv_files`` adds CSV files whose column ``text`` holds the words.
-    """
-
-    seed: int
-    files: int = 4
-    words: int = 400
-    vocabulary: int = 60
-    exotic: bool = True
-    csv_files: int = 0
-
-    def __post_init__(self) -> None:
-        for field in ("files", "words", "vocabulary", "csv_files"):
-            if getattr(self, field) < 0:
-                _fail(f"generated.{field} = {getattr(self, field)}: must be 0 or more")
-        if self.vocabulary < 1:
-            _fail("generated.vocabulary must be at least 1 word")
-
-    def names(self) -> list[str]:
-        text = [f"gen-{i:03d}.txt" for i in range(self.files)]
-        return text + [f"gen-{i:03d}.csv" for i in range(self.csv_files)]
-
-
-@dataclasses.dataclass(frozen=True)
-class Dataset:
-    """Explicit files and/or generated ones, all written to one directory (maybe none)."""
-
-    files: tuple[FileSpec, ...] = ()
-    generated: Generated | None = None
-
-    def __post_init__(self) -> None:
-        names = self.names()  # none at all is a valid job: it finishes with no counts
-        if len(set(names)) != len(names):
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            _fail(f"dataset file names repeat: {', '.join(dupes)}; rename them")
-
-    def names(self) -> list[str]:
-        """Every file name, explicit then generated, unsorted."""
-        generated = self.generated.names() if self.generated else []
-        return [f.name for f in self.files] + generated
-
-    def task_names(self, chunk_bytes: int = 0) -> list[str]:
-        """Task names in task order: the engine sorts paths, and all share one directory.
-
-        With ``chunk_bytes``, a file split into byte ranges gives one name per range,
-        ``name[start:end]``, cut where the engine cuts (it is the engine's own splitting,
-        run over the same bytes).
-        """
-        if chunk_bytes == 0:
-            return sorted(self.names())
-        from faults.dataset import task_ranges  # the dataset module builds on this one
-
-        return [
-            name if rng is None else f"{name}[{rng[0]}:{rng[1]}]"
-            for name, rng in task_ranges(self, chunk_bytes)
-        ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,7 +199,7 @@ class Scenario:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
+        if not NAME.match(self.name):
             _fail(f"scenario name {self.name!r}: use letters, digits, '.', '_', '-'")
         if not 1 <= self.workers <= 32:
             _fail(f"workers = {self.workers}: use 1 to 32")
@@ -289,27 +229,3 @@ class Scenario:
         if self.settings.chunk_bytes == 0:
             return len(self.dataset.names())
         return len(self.task_names())
-
-    def to_json(self) -> str:
-        from faults.scenario_json import dump
-
-        return dump(self)
-
-    @classmethod
-    def from_json(cls, text: str) -> Scenario:
-        from faults.scenario_json import load
-
-        return load(text)
-
-
-def encode_file(spec: FileSpec) -> dict[str, Any]:
-    """``text`` when the bytes are UTF-8, else ``base64``: readable where possible, exact always."""
-    try:
-        return {"name": spec.name, "text": spec.data.decode("utf-8")}
-    except UnicodeDecodeError:
-        return {"name": spec.name, "base64": base64.b64encode(spec.data).decode("ascii")}
-
-
-def canonical(data: Any) -> str:
-    """The one JSON text of a JSON value: what saved scenarios look like."""
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

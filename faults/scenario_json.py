@@ -17,19 +17,22 @@ import typing
 from typing import Any
 
 from faults.errors import ScenarioError
-from faults.scenario import (
-    Action,
-    Dataset,
-    Expect,
-    Fault,
-    FileSpec,
-    Generated,
-    Scenario,
-    Settings,
-    Trigger,
-    canonical,
-    encode_file,
-)
+from faults.files import Dataset, FileSpec, Generated
+from faults.scenario import Action, Expect, Fault, Scenario, Settings, Trigger
+
+
+def encode_file(spec: FileSpec) -> dict[str, Any]:
+    """``text`` when the bytes are UTF-8, else ``base64``: readable where possible, exact always."""
+    try:
+        return {"name": spec.name, "text": spec.data.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"name": spec.name, "base64": base64.b64encode(spec.data).decode("ascii")}
+
+
+def canonical(data: Any) -> str:
+    """The one JSON text of a JSON value: what saved scenarios look like."""
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
 
 FORMAT = 1
 """Version of the JSON form, written as ``"format"``; bump it on incompatible changes."""

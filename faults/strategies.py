@@ -20,44 +20,31 @@ import io
 import hypothesis.strategies as st
 
 from engine import crashpoints as cp
-from faults.dataset import all_files
+from faults import kinds as k
+from faults.choices import (
+    BOOTSTRAP_BATCHES,
+    CHUNK_BYTES,
+    CLAIM_TIMEOUTS_MS,
+    CRITICAL_POINTS,
+    DRIVER_POINTS,
+    PERSISTENCE,
+    REDIS_CRITICAL_POINTS,
+    SPLIT_ON,
+    WORKER_POINTS,
+    chunk_bytes_for,
+)
+from faults.files import Dataset, FileSpec, Generated, all_files
 from faults.scenario import (
     ACTIONS,
-    COMMIT,
     PROCESS_ACTIONS,
     REDIS_ACTIONS,
     Action,
-    Dataset,
     Fault,
-    FileSpec,
-    Generated,
     Scenario,
     Settings,
     Trigger,
 )
 
-WORKER_POINTS = (
-    cp.WORKER_AFTER_COUNT,
-    cp.WORKER_AFTER_READ,
-    cp.WORKER_BEFORE_COMMIT,
-    COMMIT,
-    cp.WORKER_AFTER_COMMIT,
-    cp.WORKER_AFTER_CLAIM,
-)
-DRIVER_POINTS = (cp.DRIVER_BOOTSTRAP, cp.DRIVER_BEFORE_RESULT)
-CRITICAL_POINTS = (
-    cp.WORKER_BEFORE_COMMIT, cp.WORKER_AFTER_COUNT, cp.WORKER_AFTER_READ, COMMIT,
-)  # fmt: skip
-"""Where a worker fault hurts most: a task held but not committed, a commit just made.
-Drawn half of the time; any worker point the other half."""
-REDIS_CRITICAL_POINTS = (COMMIT, cp.DRIVER_BOOTSTRAP, cp.WORKER_BEFORE_COMMIT)
-"""Where losing or freezing Redis hurts most: just after a commit (which a restart may
-undo while its worker lives on), mid-bootstrap, and with a commit about to be sent."""
-FORCING_ACTIONS = ("crash", "slow", "redis-wipe", "redis-kill")
-"""Faults that force recovery: a dead task holder, a straggler outlasting its claim, Redis
-data lost. Drawn half of the time (those the caller allows); any action the other half."""
-PERSISTENCE = ("none", "aof-always", "aof-everysec", "snapshot:200")
-CLAIM_TIMEOUTS_MS = (500, 300, 1000)
 SEPARATORS = (b" ", b"\n", b"\t", b"\r\n", b"  ", "\u3000".encode(), b"\x0b", b"\x1c",
               "\u0085".encode(), "\u00a0".encode())  # fmt: skip
 """ASCII and Unicode whitespace, and characters only one of the two tokenizer modes splits on."""
@@ -65,9 +52,6 @@ LETTERS = "abcdeABC" + "éßÄİǅ日本ß"
 """Plain letters first, then ones that lower() maps oddly or that need several bytes."""
 NOT_UTF8 = (b"\xff", b"\xc3", b"\x80", b"\xed\xa0\x80")
 """A lone byte, a truncated sequence, a stray continuation byte, an encoded surrogate."""
-CHUNK_BYTES = (0, 64, 1024, 16 << 10)
-"""Byte-range splitting off, or small enough that the drawn files really are split."""
-MAX_RANGES = 50
 FILE_KINDS = ("words", "empty", "repeated", "csv")
 CSV_COLUMN = "text"
 
@@ -139,12 +123,12 @@ def datasets(draw: st.DrawFn, max_files: int = 6) -> Dataset:
 @st.composite
 def fault_list(draw: st.DrawFn, workers: int, max_faults: int, actions: tuple[str, ...],
                claim_ms: int, tasks: int = 6) -> tuple[Fault, ...]:  # fmt: skip
-    """Faults anywhere, but never more hung workers than there are others to steal.
+    """Faults anywhere, but never more workers left holding a task than others to steal.
 
-    Each fault first draws its domain, as the issue lists them: a worker fault, a Redis
-    fault, or a driver crash (mid-bootstrap, or before it reads the result). Drawn as one
-    flat choice, driver crashes were about one fault in twenty-five, and fifteen examples
-    could miss them entirely. A fault fires only if its trigger is reached, and most
+    Each fault first draws its domain (:data:`faults.kinds.DOMAINS`): a worker fault, a
+    Redis fault, or a driver crash (mid-bootstrap, or before it reads the result); one flat
+    choice over all kinds would make driver crashes rare enough for fifteen examples to
+    miss them. A fault fires only if its trigger is reached, and most
     points are reached about once per task: ``nth`` is drawn up to the number of tasks
     (and at most 6). The number of faults is drawn evenly, like the files.
     """
@@ -153,58 +137,56 @@ def fault_list(draw: st.DrawFn, workers: int, max_faults: int, actions: tuple[st
     if not domains:
         return ()
     faults: list[Fault] = []
-    hangs = 0
+    holders = 0
     for _ in range(draw(st.integers(0, max_faults))):
-        point, kind = draw(domains[draw(st.integers(0, len(domains) - 1))])
-        if kind == "hang" and hangs >= workers - 1:
-            kind = "slow"  # someone must be left to steal the straggler's tasks
-        hangs += kind == "hang"
+        point, name = draw(domains[draw(st.integers(0, len(domains) - 1))])
+        if k.KINDS[name].draw.holds_task:
+            if holders >= workers - 1:
+                name = "slow"  # someone must be left to steal the straggler's tasks
+            holders += name != "slow"
         nth = 1 if point == cp.DRIVER_BEFORE_RESULT else draw(st.integers(1, top))
         length = draw(st.sampled_from((0, 1, 2)))
-        faults.append(Fault(Trigger(point, nth), Action(kind, _duration(kind, length, claim_ms))))
+        faults.append(Fault(Trigger(point, nth), Action(name, _duration(name, length, claim_ms))))
     return tuple(faults)
 
 
+_DOMAIN_POINTS = {
+    k.WORKER_DOMAIN: (CRITICAL_POINTS, WORKER_POINTS),
+    k.REDIS_DOMAIN: (REDIS_CRITICAL_POINTS, WORKER_POINTS + DRIVER_POINTS),
+    k.DRIVER_DOMAIN: (DRIVER_POINTS, DRIVER_POINTS),
+}
+"""Per domain: the points drawn half of the time (where it hurts), and all of them."""
+
+
 def _domains(actions: tuple[str, ...]) -> list[st.SearchStrategy[tuple[str, str]]]:
-    """(point, action) strategies for worker, Redis and driver faults among ``actions``."""
+    """(point, kind) strategies for worker, Redis and driver faults among ``actions``;
+    within a domain, the kinds that force recovery are drawn half of the time."""
     domains = []
-    worker = [a for a in PROCESS_ACTIONS if a in actions]
-    if worker:
-        points = st.one_of(st.sampled_from(CRITICAL_POINTS), st.sampled_from(WORKER_POINTS))
-        kinds = st.one_of(st.sampled_from([a for a in FORCING_ACTIONS if a in worker] or worker),
-                          st.sampled_from(worker))  # fmt: skip
-        domains.append(st.tuples(points, kinds))
-    redis = [a for a in REDIS_ACTIONS if a in actions]
-    if redis:
-        kinds = st.one_of(st.sampled_from([a for a in FORCING_ACTIONS if a in redis] or redis),
-                          st.sampled_from(redis))  # fmt: skip
-        points = st.one_of(st.sampled_from(REDIS_CRITICAL_POINTS),
-                           st.sampled_from(WORKER_POINTS + DRIVER_POINTS))  # fmt: skip
-        domains.append(st.tuples(points, kinds))
-    driver = [a for a in ("crash", "raise") if a in actions]
-    if driver:
-        domains.append(st.tuples(st.sampled_from(DRIVER_POINTS), st.sampled_from(driver)))
+    for domain in k.DOMAINS:
+        allowed = k.in_domain(domain, actions)
+        if not allowed:
+            continue
+        critical, every = _DOMAIN_POINTS[domain]
+        points = st.sampled_from(every) if critical == every else st.one_of(
+            st.sampled_from(critical), st.sampled_from(every))  # fmt: skip
+        if domain == k.DRIVER_DOMAIN:
+            domains.append(st.tuples(points, st.sampled_from(allowed)))
+            continue
+        forcing = [n for n in allowed if k.KINDS[n].draw.forcing] or list(allowed)
+        names = st.one_of(st.sampled_from(forcing), st.sampled_from(allowed))
+        domains.append(st.tuples(points, names))
     return domains
 
 
 def _chunk_bytes(dataset: Dataset, drawn: int) -> int:
-    """The drawn chunk size, raised so that no file makes more than ``MAX_RANGES`` tasks
-    (64-byte ranges of a 2 MB generated file would be 30,000 tasks)."""
-    if not drawn:
-        return 0
     largest = max((len(spec.data) for spec in all_files(dataset)), default=0)
-    return max(drawn, largest // MAX_RANGES + 1)
+    return chunk_bytes_for(largest, drawn)
 
 
-def _duration(kind: str, length: int, claim_ms: int) -> int:
+def _duration(name: str, length: int, claim_ms: int) -> int:
     """0: short; 1: about a claim timeout; 2: several, so the task is surely stolen."""
-    if kind == "slow":
-        return (50, claim_ms, claim_ms * 3)[length]
-    if kind == "redis-pause":
-        return (100, claim_ms, claim_ms * 2)[length]
-    if kind in ("redis-kill", "redis-wipe"):
-        return (0, 100, 400)[length]
-    return 0
+    duration = k.KINDS[name].duration
+    return 0 if duration is None else duration.drawn(claim_ms)[length]
 
 
 @st.composite
@@ -229,10 +211,10 @@ def scenarios(
         claim_timeout_ms=claim_ms,
         max_attempts=len(faults) + 5,
         persistence=draw(st.sampled_from(persistence)),
-        split_on=draw(st.sampled_from(("whitespace", "space"))),
+        split_on=draw(st.sampled_from(SPLIT_ON)),
         lower=draw(st.booleans()),
         csv_column=CSV_COLUMN if has_csv else None,
-        bootstrap_batch=draw(st.sampled_from((500, 1, 2))),
+        bootstrap_batch=draw(st.sampled_from(BOOTSTRAP_BATCHES)),
         chunk_bytes=_chunk_bytes(dataset, draw(st.sampled_from(CHUNK_BYTES))),
     )
     return Scenario(

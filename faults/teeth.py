@@ -8,6 +8,10 @@ and the (shrunk) failing
 scenario. ``benchmarks/teeth.py`` prints that for every known-buggy engine of
 :mod:`faults.buggy` and the real one; ``tests/test_teeth.py`` asserts each buggy one fails.
 
+A catch is an ``invalid`` verdict, never an ``unknown`` one: a run that could not be judged
+(a timeout on a loaded machine, Redis that would not come back) says nothing about the
+engine, so the hunt lists it in :attr:`Hunt.unknowns` and goes on.
+
 Real runs are not deterministic, so each scenario is run at most once: a scenario seen
 failing fails again from memory (Hypothesis replays its final example, and a passing
 replay would be reported as flaky), and once ``shrink_s`` has passed since the first
@@ -23,6 +27,7 @@ from typing import Any
 
 from hypothesis import Phase, given, settings
 
+from faults import scenario_json
 from faults.profiles import get as get_profile
 from faults.property import ScenarioFailed, holds
 from faults.scenario import Scenario
@@ -49,6 +54,8 @@ class Hunt:
     failure: ScenarioFailed | None = None
     error: str | None = None
     """An exception other than the property's failure (a bug of the harness)."""
+    unknowns: list[ScenarioFailed] = dataclasses.field(default_factory=list)
+    """Scenarios judged ``unknown``: not catches; listed apart, with their causes."""
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -66,7 +73,7 @@ class _Hunter:
         self.failed: dict[str, ScenarioFailed] = {}
 
     def __call__(self, scenario: Scenario) -> None:
-        key = scenario.to_json()
+        key = scenario_json.dump(scenario)
         if key in self.failed:
             raise self.failed[key]
         first = self.result.first_failure_s
@@ -77,6 +84,9 @@ class _Hunter:
         try:
             holds(scenario, self.backend, engine=self.engine, label=self.label)
         except ScenarioFailed as exc:
+            if exc.verdict.status != "invalid":
+                self.result.unknowns.append(exc)
+                return  # not judged, so not caught: the hunt goes on
             self.failed[key] = exc
             self.result.failure = exc
             if first is None:

@@ -29,11 +29,12 @@ from engine.job import JobSettings
 from engine.serial import count_task, count_tasks
 from engine.tasks import Task
 from engine.tokenize import SAFE_CUT_BYTES, Tokenizer, decode
+from faults import scenario_json
 from faults.client import driver_argv
 from faults.dataset import reference, task_ranges, write
 from faults.errors import ScenarioError
 from faults.generate import generate_scenario
-from faults.scenario import Dataset, FileSpec, Generated, Scenario, Settings
+from faults.scenario import Dataset, FileSpec, Generated, Settings
 
 TOKENIZERS = [Tokenizer(on, lower) for on in ("whitespace", "space") for lower in (False, True)]
 # Pieces that stress a cut: invalid and truncated UTF-8, Unicode spaces (which "space"
@@ -243,16 +244,16 @@ def test_scenario_task_indexes_follow_the_chunks() -> None:
     data = {"name": "c", "dataset": {"generated": {"seed": 1, "files": 2}}, "faults": [fault]}
     message = "task 9 does not exist: the dataset has tasks 0..1"
     with pytest.raises(ScenarioError, match=re.escape(message)):
-        Scenario.from_json(json.dumps(data))
+        scenario_json.load(json.dumps(data))
     data["settings"] = {"chunk_bytes": 256}
-    scenario = Scenario.from_json(json.dumps(data))
+    scenario = scenario_json.load(json.dumps(data))
     assert scenario.n_tasks() > 9 and len(scenario.task_names()) == scenario.n_tasks()
     assert scenario.task_names()[0].startswith("gen-000.txt[0:")
-    assert Scenario.from_json(scenario.to_json()) == scenario
-    assert '"chunk_bytes": 256' in scenario.to_json()
+    assert scenario_json.load(scenario_json.dump(scenario)) == scenario
+    assert '"chunk_bytes": 256' in scenario_json.dump(scenario)
     data["settings"] = {"chunk_bytes": -3}
     with pytest.raises(ScenarioError, match=re.escape("settings.chunk_bytes = -3")):
-        Scenario.from_json(json.dumps(data))
+        scenario_json.load(json.dumps(data))
 
 
 def test_driver_gets_the_chunk_size_and_generation_uses_it() -> None:

@@ -12,10 +12,10 @@ import pytest
 
 from faults.checker import WordDiff, check
 from faults.db import DeadLetter, FinalState, Sample
-from faults.history import History
+from faults.history import History, Op
 from faults.nemesis import FiredFault
 from faults.outcome import DriverRun, Outcome
-from faults.scenario import Dataset, Expect, FileSpec, Scenario
+from faults.scenario import Dataset, Expect, Fault, FileSpec, Scenario
 
 FILES = (FileSpec("a.txt", b"one two two"), FileSpec("b.txt", b"two three caf\xff"))
 TRUE_COUNTS = {"one": 1, "two": 3, "three": 1, "caf\udcff": 1}
@@ -122,6 +122,37 @@ def test_a_commit_in_flight_across_a_restart_is_not_a_duplicate() -> None:
     assert check(outcome).status == "valid"
 
 
+def retimed(outcome: Outcome, ops: list[tuple[str, str, str, dict[str, object]]]) -> Outcome:
+    """``outcome`` with ``ops`` appended, every operation one tenth of a second apart."""
+    old = [(op.type, op.process, op.f, op.value) for op in outcome.history.ops]
+    outcome.history = History(
+        [Op(i, t, p, f, dict(v), i / 10) for i, (t, p, f, v) in enumerate([*old, *ops])],  # type: ignore[arg-type]
+        start=0.0,
+    )
+    return outcome
+
+
+def test_a_commit_redone_before_the_restart_is_reported_is_not_a_duplicate() -> None:
+    """The false alarm of issue 12: Redis restarted without task 1's commit; a worker
+    committed it again on the new server before the nemesis reported the restart. The
+    restart took effect when the server started, not when it was reported."""
+    value = {"entries": ["2-0"], "indexes": [1]}
+    outcome = retimed(good_outcome(), [
+        ("invoke", "nemesis", "redis-kill", {}),
+        ("invoke", "worker-9", "commit", value),
+        ("ok", "worker-9", "commit", value),
+        ("ok", "nemesis", "redis-kill", {"done_after": ["1-0"], "restart_at": 0.65}),
+    ])  # fmt: skip
+    assert check(outcome).status == "valid"
+    outcome.history = History(
+        [op if "restart_at" not in op.value else dataclasses.replace(op, value={
+            "done_after": ["1-0", "2-0"], "restart_at": 0.65})  # it kept the commit
+         for op in outcome.history.ops], start=0.0,
+    )  # fmt: skip
+    verdict = check(outcome)
+    assert any("task 1 (b.txt) was committed twice" in p for p in verdict.problems)
+
+
 def test_a_non_atomic_sample_is_caught() -> None:
     outcome = good_outcome()
     outcome.samples.insert(2, Sample(0.25, frozenset({"1-0"}), {"one": 1, "two": 3}, "ready"))
@@ -167,7 +198,9 @@ def test_expected_dead_letters_leave_the_rest_exact() -> None:
 
 def test_liveness_after_the_last_fault() -> None:
     outcome = good_outcome(liveness_s=2.0)
-    outcome.fired = [FiredFault(0, "worker.after_read#1:hang", "worker-1", "x", {}, 1.0, 1.0)]
+    outcome.fired = [
+        FiredFault(0, Fault.parse("worker.after_read#1:hang"), "worker-1", "x", {}, 1.0, 1.0)
+    ]
     outcome.finished_at = 3.5
     verdict = check(outcome)
     assert verdict.status == "invalid"
@@ -205,8 +238,93 @@ def test_data_lost_after_the_end_is_unknown() -> None:
     assert "lost after the job finished" in verdict.problems[0]
 
 
-def test_the_checker_never_raises() -> None:
-    outcome = with_final(good_outcome(), done=frozenset({"1-0", "77-0"}))
+def test_an_acknowledged_entry_of_no_task_is_invalid_not_a_crash() -> None:
+    outcome = with_final(good_outcome(), done=frozenset({"1-0", "2-0", "77-0"}))
     verdict = check(outcome)
-    assert verdict.status == "unknown"
-    assert "the checker failed" in verdict.problems[0] and "77-0" in verdict.problems[0]
+    assert verdict.status == "invalid"
+    assert any("entry 77-0 was acknowledged but is in no task's record" in p
+               for p in verdict.problems)  # fmt: skip
+
+
+def test_an_entry_naming_a_task_out_of_range_is_invalid_not_an_index_error() -> None:
+    """The IndexError the checker once raised: a sample acknowledging an entry whose task
+    index is outside the job's tasks reached ``reference[i]``."""
+    outcome = with_final(good_outcome(), entries={**ENTRIES, "3-0": 2, "4-0": -1})
+    outcome.samples.insert(1, Sample(0.15, frozenset({"3-0", "4-0"}), {}, "ready"))
+    verdict = check(outcome)
+    assert verdict.status == "invalid"
+    assert not any("checker failed" in p for p in verdict.problems)
+    assert any("entry 3-0 was acknowledged but names task 2" in p for p in verdict.problems)
+    assert any("entry 4-0 was acknowledged but names task -1" in p for p in verdict.problems)
+
+
+def quit_at(outcome: Outcome, time: float, process: str = "worker-7") -> Outcome:
+    """``outcome`` with a worker quitting on its own at ``time`` (its other operations
+    retimed to the first tenth of a second, in order)."""
+    ops = [dataclasses.replace(op, time=op.index / 100) for op in outcome.history.ops]
+    ops.append(Op(len(ops), "ok", process, "quit", {}, time))
+    outcome.history = History(ops, start=0.0)
+    return outcome
+
+
+def test_a_worker_that_quits_before_the_end_is_invalid() -> None:
+    """The early-quit rule: a worker leaving while the job is unfinished strands tasks."""
+    outcome = quit_at(good_outcome(), 1.0)
+    outcome.finished_at = 5.0
+    verdict = check(outcome)
+    assert verdict.status == "invalid"
+    assert any("1 worker(s) quit while the job was unfinished, first worker-7" in p
+               for p in verdict.problems)  # fmt: skip
+
+
+def test_a_quit_is_excused_after_the_end_for_faulted_workers_and_after_data_loss() -> None:
+    late = quit_at(good_outcome(), 4.5)
+    late.finished_at = 5.0  # within QUIT_SLACK_S of the end: it saw the end first
+    assert check(late).status == "valid"
+    for fault, process in (("worker.after_read#1:crash", "worker-7"),
+                           ("commit#1:redis-wipe", "worker-1")):  # fmt: skip
+        outcome = quit_at(good_outcome(), 1.0)
+        outcome.finished_at = 5.0
+        outcome.fired = [FiredFault(0, Fault.parse(fault), process, "x", {}, 0.0, 0.0)]
+        assert not any("quit" in p for p in check(outcome).problems), fault
+
+
+def test_job_counters_and_state_must_agree_with_redis() -> None:
+    outcome = with_final(good_outcome(), job={"state": "ready", "tasks_done": "3",
+                                              "tasks_failed": "0"})  # fmt: skip
+    problems = check(outcome).problems
+    assert any("the job ended in state 'ready'" in p for p in problems)
+    assert any("tasks_done=3, Redis holds 2" in p for p in problems)
+
+
+def test_an_acknowledgement_lost_without_a_restart_is_invalid() -> None:
+    outcome = with_final(good_outcome(), done=frozenset({"1-0"}), counts={"one": 1, "two": 2})
+    verdict = check(outcome)
+    assert verdict.status == "invalid"
+    assert any("acknowledged commits lost without a Redis restart: ['2-0']" in p
+               for p in verdict.problems)  # fmt: skip
+
+
+def test_a_task_both_acknowledged_and_dead_lettered() -> None:
+    job = {"state": "failed", "tasks_done": "2", "tasks_failed": "1"}
+    dead = (DeadLetter("2-0", 1, "gave up", "w"),)
+    outcome = with_final(good_outcome(expect=Expect(allow_dead=True)), dead=dead, job=job)
+    verdict = check(outcome)
+    assert any("task 1 (b.txt) was both acknowledged and dead-lettered" in p
+               for p in verdict.problems)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"stalled": "no change for 20 s"}, "not finished within liveness_s: no change"),
+        ({"finished_at": None}, "the job was never seen finished"),
+    ],
+)
+def test_liveness_failures_are_invalid(change: dict[str, object], reason: str) -> None:
+    outcome = good_outcome()
+    for name, value in change.items():
+        setattr(outcome, name, value)
+    verdict = check(outcome)
+    assert verdict.status == "invalid"
+    assert any(reason in p for p in verdict.problems), verdict.problems

@@ -55,7 +55,7 @@ def test_no_process_of_a_run_remains() -> None:
     outcome = run_scenario(messy_scenario(), "process")
     verdict = check(outcome)
     assert verdict.status == "valid", verdict.problems
-    assert {f.fault for f in outcome.fired} == {str(f) for f in messy_scenario().faults}
+    assert {str(f.fault) for f in outcome.fired} == {str(f) for f in messy_scenario().faults}
     assert run_processes(outcome.marker) == []
     assert live_children() - before == set(), "a driver, worker or redis-server survived"
     assert not Path(outcome.marker).parent.exists(), "the temp dir was left behind"

@@ -49,9 +49,7 @@ def test_replay_against_a_buggy_engine_exits_1_at_the_first_failure() -> None:
         (["replay", str(SCENARIO), "--engine", "nomodule:factory"], "cannot import"),
     ],
 )
-def test_usage_errors_exit_2_with_a_message_and_no_traceback(
-    args: list[str], message: str
-) -> None:
+def test_usage_errors_exit_2_with_a_message_and_no_traceback(args: list[str], message: str) -> None:
     proc = _faults(*args)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr

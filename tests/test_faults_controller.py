@@ -57,7 +57,7 @@ def test_arrivals_are_counted_and_answered(fault_controller: tuple[Controller, s
     assert time.monotonic() - started >= 0.03
     with pytest.raises(agent.InjectedFault, match=r"worker\.after_count"):
         worker.reach(cp.WORKER_AFTER_COUNT, {"entry": "4-0", "index": 3})  # task filter
-    fired = [f.fault for f in controller.nemesis.fired]
+    fired = [str(f.fault) for f in controller.nemesis.fired]
     assert fired == ["worker.after_count#2:slow=30", "worker.after_count@3#1:raise"]
 
 

@@ -11,11 +11,11 @@ from collections.abc import Callable
 import pytest
 
 from engine.nodes.base import RedisNode
+from faults import scenario_json
 from faults.checker import check
 from faults.generate import generate_scenario
 from faults.report import render
 from faults.runner import run_scenario
-from faults.scenario import Scenario
 
 BACKENDS = [
     pytest.param("process", id="process"),
@@ -29,7 +29,7 @@ BACKENDS = [
 def test_generated_scenario_is_valid(
     seed: int, redis_backend: str, redis_node_factory: Callable[..., RedisNode]
 ) -> None:
-    scenario = Scenario.from_json(generate_scenario(seed).to_json())
+    scenario = scenario_json.load(scenario_json.dump(generate_scenario(seed)))
     node = redis_node_factory(start=False, persistence=scenario.settings.persistence_spec())
     outcome = run_scenario(scenario, node)
     verdict = check(outcome)

@@ -14,32 +14,16 @@ import pytest
 
 from engine.nodes.base import RedisNode
 from faults import history as h
+from faults import scenario_json
 from faults.agent import CRASH_EXIT_CODE
 from faults.checker import check
 from faults.outcome import Outcome
 from faults.report import render
 from faults.runner import run_scenario
-from faults.scenario import Scenario
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 SCENARIOS = sorted(SCENARIO_DIR.glob("*.json"))
-KNOWN_BUGS: dict[str, str] = {
-    "redis-rollback-before-result": (
-        "checker, not engine: its exactly-once judgement across a Redis rollback can flag "
-        "a redone commit as a duplicate (the counts are exact); open problem, see README"
-    ),
-}
-"""Scenarios that fail intermittently for a known reason: xfail, not strict, as they often pass."""
-SCENARIO_PARAMS = [
-    pytest.param(
-        path,
-        id=path.stem,
-        marks=[pytest.mark.xfail(reason=KNOWN_BUGS[path.stem], strict=False)]
-        if path.stem in KNOWN_BUGS
-        else [],
-    )
-    for path in SCENARIOS
-]
+SCENARIO_PARAMS = [pytest.param(path, id=path.stem) for path in SCENARIOS]
 BACKENDS = [
     pytest.param("process", id="process"),
     pytest.param("docker", id="docker", marks=pytest.mark.docker),
@@ -110,7 +94,7 @@ EXTRA: dict[str, Callable[[Outcome], None]] = {
 
 def test_every_scenario_file_is_listed() -> None:
     assert len(SCENARIOS) >= 18
-    assert set(EXTRA) | set(KNOWN_BUGS) <= {path.stem for path in SCENARIOS}
+    assert set(EXTRA) <= {path.stem for path in SCENARIOS}
 
 
 @pytest.mark.slow
@@ -119,7 +103,7 @@ def test_every_scenario_file_is_listed() -> None:
 def test_scenario_is_valid(
     path: Path, redis_backend: str, redis_node_factory: Callable[..., RedisNode]
 ) -> None:
-    scenario = Scenario.from_json(path.read_text(encoding="utf-8"))
+    scenario = scenario_json.load(path.read_text(encoding="utf-8"))
     node = redis_node_factory(start=False, persistence=scenario.settings.persistence_spec())
     outcome = run_scenario(scenario, node)
     verdict = check(outcome)

@@ -1,0 +1,122 @@
+"""The fault-kind table is complete: every kind has every part, and every reader of the
+table (scenario model, nemesis, agent, strategies, generator, ledger) handles every kind.
+
+A kind added with a part missing fails here, not in a scenario months later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+
+from faults import agent
+from faults import kinds as k
+from faults.generate import generate_scenario
+from faults.scenario import ACTIONS, Action, Fault, Scenario, Trigger
+from faults.strategies import families, scenarios
+
+CLAIM_MS = 500
+
+
+@dataclasses.dataclass
+class _Db:
+    """Records which primitive a Redis kind's handler used."""
+
+    calls: list[str] = dataclasses.field(default_factory=list)
+
+    def __getattr__(self, name: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            self.calls.append(name)
+            return {}
+
+        return call
+
+
+@dataclasses.dataclass
+class _Context:
+    db: Any = dataclasses.field(default_factory=_Db)
+    keys: Any = None
+    faulted: set[int] = dataclasses.field(default_factory=set)
+    hung: set[int] = dataclasses.field(default_factory=set)
+    stopped: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    loaded: list[int] = dataclasses.field(default_factory=list)
+
+    def stop_process(self, pid: int, ms: int) -> None:
+        self.stopped.append((pid, ms))
+
+    def load_machine(self, ms: int) -> None:
+        self.loaded.append(ms)
+
+
+@pytest.mark.parametrize("name", list(k.KINDS))
+def test_every_kind_has_every_part(name: str) -> None:
+    kind = k.KINDS[name]
+    assert kind.name == name and kind.summary
+    assert kind.target in k.TARGETS
+    assert kind.draw.domains and set(kind.draw.domains) <= set(k.DOMAINS)
+    assert callable(kind.handler)
+    if kind.duration is not None:
+        assert kind.duration.meaning
+        drawn = kind.duration.drawn(CLAIM_MS)
+        assert len(drawn) == 3 and all(ms >= 0 for ms in drawn)
+        assert not kind.duration.required or all(ms > 0 for ms in drawn)
+    if kind.target == k.REDIS:
+        assert kind.verb is None and kind.draw.domains == (k.REDIS_DOMAIN,)
+    elif kind.verb is not None:
+        assert kind.verb in agent.VERBS, f"the agent cannot do {kind.verb!r}"
+
+
+@pytest.mark.parametrize("name", list(k.KINDS))
+def test_every_handler_does_something(name: str) -> None:
+    kind = k.KINDS[name]
+    context = _Context()
+    ms = kind.duration.drawn(CLAIM_MS)[1] if kind.duration else 0
+    answer = kind.handler(context, 42, ms)
+    if kind.target == k.REDIS:
+        assert context.db.calls, f"{name}'s handler touched no Redis primitive"
+    elif kind.verb is not None:
+        assert answer["do"] == kind.verb
+        assert (42 in context.faulted) == kind.faulted
+    else:  # acts from outside, and lets the process go on at once
+        assert answer == {"do": "continue"}
+        assert context.stopped == [(42, ms)] or context.loaded == [ms]
+
+
+@pytest.mark.parametrize("name", list(k.KINDS))
+def test_every_kind_parses_and_prints(name: str) -> None:
+    kind = k.KINDS[name]
+    ms = kind.duration.drawn(CLAIM_MS)[1] if kind.duration else 0
+    fault = Fault(Trigger(k.COMMIT, 1), Action(name, ms))
+    assert Fault.parse(str(fault)) == fault
+    assert fault.action.spec is kind
+    assert name in ACTIONS
+
+
+def test_strategies_draw_every_kind() -> None:
+    """A census over derandomized draws: a kind left out of the draws fails here."""
+    drawn: Counter[str] = Counter()
+
+    @settings(max_examples=150, deadline=None, database=None, derandomize=True)
+    @given(scenarios(max_faults=4, max_files=2))
+    def census(scenario: Scenario) -> None:
+        drawn.update(f.action.kind for f in scenario.faults)
+
+    census()
+    missing = set(k.KINDS) - set(drawn)
+    assert not missing, f"no strategy drew {sorted(missing)} (drawn: {dict(drawn)})"
+
+
+def test_generator_draws_every_kind() -> None:
+    drawn = {f.action.kind for s in range(400) for f in generate_scenario(s).faults}
+    assert drawn == set(k.KINDS)
+
+
+def test_families_split_by_target() -> None:
+    assert set(families()) == {"worker-faults", "redis-faults", "any-faults"}
+    redis = set(k.names(k.REDIS))
+    assert redis and redis.isdisjoint(k.names(k.PROCESS))
+    assert set(k.names()) == redis | set(k.names(k.PROCESS)) | set(k.names(k.MACHINE))

@@ -19,6 +19,7 @@ from engine.nodes.base import Persistence
 from engine.output import format_top, write_counts
 from engine.supervisor import URL_ENV
 from engine.tokenize import Tokenizer
+from engine.web import cli as web_cli
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     _tokenizer_options(serial)
     _chunk_option(serial, used=False)
     serial.set_defaults(func=cmd_serial)
+    web_cli.add_parser(sub)
     for name, func, text in (
         ("status", cmd_status, "show a job's state, or list the jobs"),
         ("top", cmd_top, "print a job's most frequent words"),
@@ -159,6 +161,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _chunk_option(run, used=True)
     _engine_option(run)
+    web_cli.add_run_option(run)
     run.set_defaults(func=cmd_run)
 
 
@@ -218,6 +221,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=False if args.no_progress else None,
         engine=args.engine,
         chunk_bytes=_chunk_bytes(args),
+        on_redis=web_cli.run_hook(args),
     )
     result = run(options)
     info = result.info

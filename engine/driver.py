@@ -12,7 +12,7 @@ import logging
 import secrets
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import redis
 
@@ -53,6 +53,8 @@ class RunOptions:
     worker_env: dict[str, str] = dataclasses.field(default_factory=dict)
     engine: str | None = None
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    on_redis: Callable[[str, str], None] | None = None
+    """Called with the Redis URL and job ID once Redis answers (``run --serve``)."""
 
 
 @dataclasses.dataclass
@@ -93,6 +95,8 @@ def run(options: RunOptions) -> RunResult:
         url = options.redis_url or node.url  # type: ignore[union-attr]
         client = connection.connect(url)
         connection.check(client)
+        if options.on_redis is not None:
+            options.on_redis(url, job_id)
         return _drive(client, url, JobKeys(job_id), settings, tasks, options, node, engine)
     finally:
         if node is not None:

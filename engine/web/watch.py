@@ -61,13 +61,15 @@ class JobWatcher:
                 return
             self._last_look = time.monotonic()
             now = int(time.time() * 1000)
+            first = self.summary is None
             self._state(readers.summary(self.keys.job_id, raw), now)
             self.consumers = readers.consumers(client, self.keys)
             for row in self.consumers:
                 name = readers.text(row["name"])
                 if name not in self.workers:
                     self.workers[name] = _WorkerStats(first_seen_ms=now)
-                    self._add(now, "worker", f"worker {name} joined")
+                    if not first:  # on the first look, when it joined is unknown
+                        self._add(now, "worker", f"worker {name} joined")
             rows = readers.pending_sample(client, self.keys, PENDING_SAMPLE)
             pending = {
                 readers.text(r["message_id"]): (readers.text(r["consumer"]), r["times_delivered"])

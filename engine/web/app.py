@@ -113,7 +113,7 @@ def detail(request: Request, job_id: str) -> JobDetail:
         pending=int(group["pending"]) if group else None,
         undelivered=None if lag is None else int(lag),
         dead=readers.dead_count(client, keys),
-        workers=watcher.worker_rows(),
+        workers=watcher.worker_rows(raw),
         timeline=watcher.timeline(client),
     )
 

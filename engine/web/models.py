@@ -45,9 +45,10 @@ class Worker(BaseModel):
     pending: int = Field(description="tasks delivered to it and not yet committed")
     idle_ms: int = Field(description="since its last read or claim")
     inactive_ms: int | None = Field(description="since its last successful read (Redis 7.2+)")
-    tasks_seen_done: int = Field(description="commits this server saw it make")
-    bytes_seen_done: int
-    bytes_per_s: float | None = Field(description="over the time this server watched it")
+    tasks_done: int = Field(description="tasks it committed (tallied by the commit function)")
+    bytes_done: int
+    last_commit_ms: int | None
+    bytes_per_s: float | None = Field(description="bytes committed per second since it started")
 
 
 class Event(BaseModel):

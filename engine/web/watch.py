@@ -1,13 +1,11 @@
-"""What this server saw happen to a job: its timeline, steals, and each worker's throughput.
+"""What a job's workers did and what this server saw happen: throughput, steals, timeline.
 
-Redis keeps a job's present (the hash, the group's pending entries, the consumers), not
-its history: which worker committed a task is gone once the task is acknowledged. So a
+Each worker's tasks, bytes and first and last commit time are tallied by the commit
+function itself in the job hash (``w:<consumer>:...`` fields), so they are exact whether
+or not anyone watched. Steals and workers joining are what Redis does not keep: a
 :class:`JobWatcher` compares successive looks at the pending entries (one bounded
-``XPENDING`` per look): an entry that left worker A's pending list and is in the done set
-was committed by A; one that moved from A to B with a higher delivery count was stolen.
-Tasks read and committed between two looks are counted for no worker (the job's totals
-still include them). Dead letters, creation and the end come from Redis itself, so they are
-in the timeline even when nobody watched.
+``XPENDING`` per look), and an entry that moved from worker A to B with a higher delivery
+count was stolen. Dead letters, creation and the end come from Redis itself.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ from typing import Any
 
 import redis
 
-from engine.keys import JobKeys
+from engine.keys import WORKER_FIELD_PREFIX, JobKeys
 from engine.web import readers
 from engine.web.models import Event, JobSummary, Worker
 
@@ -32,14 +30,6 @@ MAX_WATCHED = 64
 
 
 @dataclasses.dataclass
-class _WorkerStats:
-    first_seen_ms: int
-    last_done_ms: int = 0
-    tasks: int = 0
-    nbytes: int = 0
-
-
-@dataclasses.dataclass
 class JobWatcher:
     """One job's observations, updated by :meth:`look` (thread-safe)."""
 
@@ -47,7 +37,7 @@ class JobWatcher:
     events: collections.deque[Event] = dataclasses.field(
         default_factory=lambda: collections.deque(maxlen=MAX_EVENTS)
     )
-    workers: dict[str, _WorkerStats] = dataclasses.field(default_factory=dict)
+    first_seen_ms: dict[str, int] = dataclasses.field(default_factory=dict)
     consumers: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     summary: JobSummary | None = None
     _pending: dict[str, tuple[str, int]] = dataclasses.field(default_factory=dict)
@@ -66,8 +56,8 @@ class JobWatcher:
             self.consumers = readers.consumers(client, self.keys)
             for row in self.consumers:
                 name = readers.text(row["name"])
-                if name not in self.workers:
-                    self.workers[name] = _WorkerStats(first_seen_ms=now)
+                if name not in self.first_seen_ms:
+                    self.first_seen_ms[name] = now
                     if not first:  # on the first look, when it joined is unknown
                         self._add(now, "worker", f"worker {name} joined")
             rows = readers.pending_sample(client, self.keys, PENDING_SAMPLE)
@@ -75,7 +65,7 @@ class JobWatcher:
                 readers.text(r["message_id"]): (readers.text(r["consumer"]), r["times_delivered"])
                 for r in rows
             }
-            self._compare(client, pending, now)
+            self._steals(pending, now)
             self._pending = pending
 
     def _state(self, summary: JobSummary, now: int) -> None:
@@ -84,33 +74,25 @@ class JobWatcher:
         if old is not None and old.state != summary.state:
             self._add(now, "state", f"state {old.state} -> {summary.state}")
 
-    def _compare(self, client: redis.Redis, pending: dict[str, tuple[str, int]], now: int) -> None:
-        gone = [e for e in self._pending if e not in pending]
+    def _steals(self, pending: dict[str, tuple[str, int]], now: int) -> None:
         for entry, (owner, times) in pending.items():
             before = self._pending.get(entry)
             if before is not None and before[0] != owner and times > before[1]:
                 self._add(now, "stolen", f"task {entry} claimed by {owner} from {before[0]}")
-        if not gone:
-            return
-        done = client.smismember(self.keys.done, gone)
-        committed = [e for e, flag in zip(gone, done, strict=True) if flag]
-        sizes = readers.entries(client, self.keys, committed)
-        for entry, found in zip(committed, sizes, strict=True):
-            stats = self.workers.setdefault(self._pending[entry][0], _WorkerStats(now))
-            stats.tasks += 1
-            stats.nbytes += int(found[1].get(b"size", b"0")) if found else 0
-            stats.last_done_ms = now
 
     def _add(self, t_ms: int, kind: str, text: str) -> None:
         self.events.append(Event(t_ms=t_ms, kind=kind, text=text))
 
-    def worker_rows(self) -> list[Worker]:
-        """Redis's consumers with what this server saw each of them commit."""
+    def worker_rows(self, raw: dict[bytes, bytes]) -> list[Worker]:
+        """Redis's consumers with their commit tallies from the job hash."""
+        tallies = worker_tallies(raw)
         rows = []
         for row in self.consumers:
             name = readers.text(row["name"])
-            stats = self.workers.get(name) or _WorkerStats(0)
-            span_s = (stats.last_done_ms - stats.first_seen_ms) / 1000
+            tally = tallies.get(name, {})
+            done_bytes = tally.get("bytes", 0)
+            start = min(self.first_seen_ms.get(name, 1 << 62), tally.get("first_ms", 1 << 62))
+            span_s = (tally.get("last_ms", 0) - start) / 1000
             inactive = row.get("inactive")
             rows.append(
                 Worker(
@@ -118,9 +100,10 @@ class JobWatcher:
                     pending=int(row["pending"]),
                     idle_ms=int(row["idle"]),
                     inactive_ms=None if inactive is None or inactive < 0 else int(inactive),
-                    tasks_seen_done=stats.tasks,
-                    bytes_seen_done=stats.nbytes,
-                    bytes_per_s=round(stats.nbytes / span_s, 1) if span_s > 0 else None,
+                    tasks_done=tally.get("tasks", 0),
+                    bytes_done=done_bytes,
+                    last_commit_ms=tally.get("last_ms"),
+                    bytes_per_s=round(done_bytes / span_s, 1) if span_s > 0 else None,
                 )
             )
         return rows
@@ -138,6 +121,17 @@ class JobWatcher:
             text = f"job {summary.state}: {summary.tasks_done} tasks counted"
             found.append(Event(t_ms=summary.finished_ms, kind="finished", text=text))
         return sorted(found, key=lambda e: e.t_ms)
+
+
+def worker_tallies(raw: dict[bytes, bytes]) -> dict[str, dict[str, int]]:
+    """``{consumer: {"tasks": n, "bytes": n, "first_ms": t, "last_ms": t}}`` from the hash."""
+    found: dict[str, dict[str, int]] = {}
+    prefix = WORKER_FIELD_PREFIX.encode()
+    for field, value in raw.items():
+        if field.startswith(prefix):
+            name, _, what = readers.text(field[len(prefix) :]).rpartition(":")
+            found.setdefault(name, {})[what] = int(value)
+    return found
 
 
 class Watchers:

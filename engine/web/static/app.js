@@ -23,7 +23,7 @@ function row(cells) {
   return tr;
 }
 
-const mb = (n) => (n / 1e6).toFixed(1) + " MB";
+const size = (n) => (n >= 1e6 ? (n / 1e6).toFixed(1) + " MB" : n >= 1e3 ? (n / 1e3).toFixed(1) + " kB" : n + " B");
 const when = (ms) => (ms ? new Date(ms).toLocaleTimeString() : "");
 const ago = (ms) => (ms === null || ms === undefined ? "" : (ms / 1000).toFixed(1) + " s");
 const pct = (a, b) => (b > 0 ? Math.min(100, (100 * a) / b) : 0);
@@ -56,7 +56,7 @@ async function showJobs() {
         link.href = "/?job=" + encodeURIComponent(job.id);
         return row([link, el("span", job.state, "state " + job.state), progressBar(job),
           `${job.tasks_done}/${job.tasks_total}` + (job.tasks_failed ? ` (${job.tasks_failed} failed)` : ""),
-          `${mb(job.bytes_done)} of ${mb(job.bytes_total)}`, when(job.started_ms), when(job.finished_ms)]);
+          `${size(job.bytes_done)} of ${size(job.bytes_total)}`, when(job.started_ms), when(job.finished_ms)]);
       });
       $("jobs").replaceChildren(...rows);
       $("no-jobs").hidden = rows.length > 0;
@@ -86,16 +86,16 @@ function renderDetail(d) {
   $("task-bar").replaceChildren(...segments);
   $("task-text").textContent = `${job.tasks_done + job.tasks_failed} of ${job.tasks_total} tasks`;
   $("byte-fill").style.width = pct(job.bytes_done, job.bytes_total) + "%";
-  $("byte-text").textContent = `${mb(job.bytes_done)} of ${mb(job.bytes_total)}`;
+  $("byte-text").textContent = `${size(job.bytes_done)} of ${size(job.bytes_total)}`;
   const s = d.settings;
   $("settings").textContent = `split on ${s.split_on}${s.lower ? ", lower-cased" : ""}; ` +
     `claim after ${s.claim_timeout_ms} ms idle; dead after ${s.max_attempts} deliveries; ` +
     `started ${when(job.started_ms)}` + (job.finished_ms ? `, finished ${when(job.finished_ms)}` : "");
   renderStates({ undelivered: d.undelivered ?? 0, pending: d.pending ?? 0, done: job.tasks_done, dead: d.dead });
   $("workers").replaceChildren(...d.workers.map((w) => row([w.name, w.pending, ago(w.idle_ms),
-    w.tasks_seen_done, w.bytes_per_s === null ? "" : mb(w.bytes_per_s) + "/s"])));
+    w.tasks_done, size(w.bytes_done), w.bytes_per_s === null ? "" : size(w.bytes_per_s) + "/s"])));
   $("timeline").replaceChildren(...d.timeline.slice(-200).map((e) => {
-    const li = el("li", null, e.kind);
+    const li = el("li", null, "ev-" + e.kind);
     li.append(el("span", new Date(e.t_ms).toLocaleTimeString(), "t"), e.text);
     return li;
   }));

@@ -53,8 +53,9 @@ class RunOptions:
     worker_env: dict[str, str] = dataclasses.field(default_factory=dict)
     engine: str | None = None
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
-    on_redis: Callable[[str, str], None] | None = None
-    """Called with the Redis URL and job ID once Redis answers (``run --serve``)."""
+    on_redis: Callable[[str, str], Callable[[], None]] | None = None
+    """Called with the Redis URL and job ID once Redis answers (``run --serve``); what it
+    returns is called when the run ends, before an embedded Redis stops."""
 
 
 @dataclasses.dataclass
@@ -86,6 +87,7 @@ def run(options: RunOptions) -> RunResult:
     )
     job_id = options.job_id or new_job_id()
     node: RedisNode | None = None
+    at_end: Callable[[], None] | None = None
     try:
         if options.redis_url is None:
             from engine.nodes.factory import embedded_node
@@ -95,10 +97,11 @@ def run(options: RunOptions) -> RunResult:
         url = options.redis_url or node.url  # type: ignore[union-attr]
         client = connection.connect(url)
         connection.check(client)
-        if options.on_redis is not None:
-            options.on_redis(url, job_id)
+        at_end = options.on_redis(url, job_id) if options.on_redis else None
         return _drive(client, url, JobKeys(job_id), settings, tasks, options, node, engine)
     finally:
+        if at_end is not None:
+            at_end()
         if node is not None:
             node.close()
 

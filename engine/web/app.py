@@ -42,6 +42,13 @@ class WebConfig:
     """The shortest interval an event stream may ask for."""
 
 
+class StreamCount:
+    """Event streams open now (``run --serve`` lets them finish before it stops)."""
+
+    def __init__(self) -> None:
+        self.open = 0
+
+
 class NotFound(Exception):
     def __init__(self, job_id: str) -> None:
         super().__init__(job_id)
@@ -78,6 +85,7 @@ def create_app(config: WebConfig) -> FastAPI:
     app.state.config = config
     app.state.client = connection.connect(config.redis_url, socket_timeout=SOCKET_TIMEOUT_S)
     app.state.watchers = Watchers()
+    app.state.streams = StreamCount()
     _errors(app)
     _read_routes(app)
     from engine.web import events, submit

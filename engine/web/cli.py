@@ -17,6 +17,8 @@ from engine.errors import ConfigError
 from engine.supervisor import URL_ENV
 
 TOKEN_ENV = "WORDCOUNT_API_TOKEN"
+DRAIN_S = 3.0
+"""How long ``run --serve`` waits at the end for open pages to get the last events."""
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -88,9 +90,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_hook(args: argparse.Namespace) -> Callable[[str, str], None] | None:
+def run_hook(args: argparse.Namespace) -> Callable[[str, str], Callable[[], None]] | None:
     """For ``run --serve PORT``: a callback the driver calls with its Redis URL and job ID
-    once Redis answers, which starts the server on a thread for the rest of the run."""
+    once Redis answers. It starts the server on a thread and returns what the driver calls
+    at the end: let open pages receive the job's last events, then stop."""
     port = getattr(args, "serve", None)
     if port is None:
         return None
@@ -98,11 +101,17 @@ def run_hook(args: argparse.Namespace) -> Callable[[str, str], None] | None:
         raise ConfigError(f"--serve {port}: use a port from 1 to 65535")
     server_class = _import_server()
 
-    def start(url: str, job_id: str) -> None:
+    def start(url: str, job_id: str) -> Callable[[], None]:
         from engine.web.app import WebConfig
 
         server = server_class(WebConfig(url, token=read_token(None)), "127.0.0.1", port)
         server.start()
         print(f"watch the job at {server.url}/?job={job_id}", file=sys.stderr, flush=True)
+
+        def stop() -> None:
+            server.drain(DRAIN_S)
+            server.stop()
+
+        return stop
 
     return start

@@ -36,6 +36,16 @@ def frame(event: str, data: str) -> str:
 async def job_events(request: Request, job_id: str, interval_s: float) -> AsyncIterator[str]:
     """``progress`` when the job's figures change, ``state`` when its state does,
     ``unreachable`` while Redis is down, ``end`` (then the stream closes) once finished."""
+    streams = request.app.state.streams
+    streams.open += 1  # only the event loop's thread changes it
+    try:
+        async for frame_text in _job_events(request, job_id, interval_s):
+            yield frame_text
+    finally:
+        streams.open -= 1
+
+
+async def _job_events(request: Request, job_id: str, interval_s: float) -> AsyncIterator[str]:
     last, state, quiet_since = "", "", time.monotonic()
     stop_at = time.monotonic() + MAX_STREAM_S
     yield f"retry: {int(interval_s * 4000)}\n\n"

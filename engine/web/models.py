@@ -48,7 +48,10 @@ class Worker(BaseModel):
     tasks_done: int = Field(description="tasks it committed (tallied by the commit function)")
     bytes_done: int
     last_commit_ms: int | None
-    bytes_per_s: float | None = Field(description="bytes committed per second since it started")
+    bytes_per_s: float | None = Field(
+        description="bytes committed per second, from when this server first saw it (or its "
+        "first commit, or the job's start) to its last commit"
+    )
 
 
 class Event(BaseModel):

@@ -42,9 +42,10 @@ class WebServer:
         self.sock = bind(host, port)
         self.host = host
         self.port = int(self.sock.getsockname()[1])
+        self.app = create_app(config)
         self.server = uvicorn.Server(
             uvicorn.Config(
-                create_app(config),
+                self.app,
                 log_level="warning",
                 access_log=False,
                 timeout_graceful_shutdown=1,
@@ -70,6 +71,12 @@ class WebServer:
                 raise ConfigError(f"the web server on {self.url} did not start")
             time.sleep(0.01)
         return self
+
+    def drain(self, timeout_s: float) -> None:
+        """Wait until no event stream is open (each ends once its job has), or the timeout."""
+        give_up = time.monotonic() + timeout_s
+        while self.app.state.streams.open and time.monotonic() < give_up:
+            time.sleep(0.02)
 
     def stop(self) -> None:
         self.server.should_exit = True

@@ -18,6 +18,7 @@ from typing import Any
 
 import redis
 
+from engine.job import FINISHED_STATES
 from engine.keys import WORKER_FIELD_PREFIX, JobKeys
 from engine.web import readers
 from engine.web.models import Event, JobSummary, Worker
@@ -71,7 +72,8 @@ class JobWatcher:
     def _state(self, summary: JobSummary, now: int) -> None:
         old = self.summary
         self.summary = summary
-        if old is not None and old.state != summary.state:
+        finished = summary.state in FINISHED_STATES  # the timeline has its end from Redis
+        if old is not None and old.state != summary.state and not finished:
             self._add(now, "state", f"state {old.state} -> {summary.state}")
 
     def _steals(self, pending: dict[str, tuple[str, int]], now: int) -> None:
@@ -91,8 +93,11 @@ class JobWatcher:
             name = readers.text(row["name"])
             tally = tallies.get(name, {})
             done_bytes = tally.get("bytes", 0)
-            start = min(self.first_seen_ms.get(name, 1 << 62), tally.get("first_ms", 1 << 62))
-            span_s = (tally.get("last_ms", 0) - start) / 1000
+            last = tally.get("last_ms", 0)
+            start = min(self.first_seen_ms.get(name, last), tally.get("first_ms", last))
+            if start >= last and self.summary is not None:  # one commit, and never seen before
+                start = self.summary.started_ms or start
+            span_s = (last - start) / 1000
             inactive = row.get("inactive")
             rows.append(
                 Worker(

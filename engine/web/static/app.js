@@ -116,7 +116,7 @@ function renderStates(counts) {
 async function refreshTables(id) {
   const q = taskFilter ? `&state=${taskFilter}` : "";
   const [tasks, top] = await Promise.all([
-    fetch(`/jobs/${encodeURIComponent(id)}/tasks?limit=50${q}`).then((r) => r.json()),
+    fetch(`/jobs/${encodeURIComponent(id)}/tasks?limit=15${q}`).then((r) => r.json()),
     fetch(`/jobs/${encodeURIComponent(id)}/top?k=20`).then((r) => r.json()),
   ]);
   for (const span of $("task-states").children) span.className = span.dataset.state === taskFilter ? "on" : "";
@@ -147,7 +147,7 @@ function showJob(id) {
   source.addEventListener("progress", (ev) => {
     renderDetail(JSON.parse(ev.data));
     live("live", "ok");
-    if (Date.now() - lastTables > 1000) { lastTables = Date.now(); refreshTables(id); }
+    if (Date.now() - lastTables > 400) { lastTables = Date.now(); refreshTables(id); }
   });
   source.addEventListener("unreachable", (ev) => live("Redis unreachable: " + JSON.parse(ev.data).detail, "bad"));
   source.addEventListener("gone", () => { source.close(); live(`no job ${id} in this Redis`, "bad"); });

@@ -17,6 +17,8 @@ from engine.errors import ConfigError
 from engine.supervisor import URL_ENV
 
 TOKEN_ENV = "WORDCOUNT_API_TOKEN"
+SERVE_ENV = "WORDCOUNT_SERVE_PORT"
+"""The default of ``run --serve``: how ``faults replay --serve`` reaches the driver it starts."""
 DRAIN_S = 3.0
 """How long ``run --serve`` waits at the end for open pages to get the last events."""
 
@@ -44,8 +46,10 @@ def add_run_option(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--serve",
         type=int,
+        default=os.environ.get(SERVE_ENV) or None,
         metavar="PORT",
-        help="serve the status page and API on 127.0.0.1:PORT while the job runs",
+        help=f"serve the status page and API on 127.0.0.1:PORT while the job runs "
+        f"(default: ${SERVE_ENV}, else not at all)",
     )
 
 

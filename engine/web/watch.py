@@ -120,7 +120,7 @@ class JobWatcher:
         if summary is not None and summary.started_ms is not None:
             found.append(Event(t_ms=summary.started_ms, kind="created", text="job created"))
         for rid, fields in readers.dead_letters(client, self.keys)[:100]:
-            what = f"{fields.get('path', '?')} dead after its deliveries: {fields.get('error')}"
+            what = f"{fields.get('path', '?')} dead-lettered: {fields.get('error')}"
             found.append(Event(t_ms=int(rid.split("-")[0]), kind="dead", text=what))
         if summary is not None and summary.finished_ms is not None:
             text = f"job {summary.state}: {summary.tasks_done} tasks counted"

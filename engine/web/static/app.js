@@ -125,7 +125,7 @@ async function refreshTables(id) {
     const state = el("span", t.state);
     state.style.color = STATES[t.state];
     if (t.error) state.title = t.error;
-    return row([t.index, name, t.size, state, t.owner, ago(t.idle_ms), t.deliveries]);
+    return row([t.index, name, t.size, state, t.owner || t.error, ago(t.idle_ms), t.deliveries]);
   }));
   const words = top.words || [];
   const most = words.length ? words[0].count : 1;

@@ -139,9 +139,11 @@ def dead_count(client: redis.Redis, keys: JobKeys) -> int:
     return int(client.xlen(keys.dead))
 
 
-def dead_letters(client: redis.Redis, keys: JobKeys) -> list[tuple[str, dict[str, str]]]:
-    """The first :data:`MAX_DEAD` dead-letter entries: (stream ID, fields)."""
-    rows: list[Any] = client.xrange(keys.dead, count=MAX_DEAD)  # type: ignore[assignment]
+def dead_letters(
+    client: redis.Redis, keys: JobKeys, count: int = MAX_DEAD
+) -> list[tuple[str, dict[str, str]]]:
+    """The first ``count`` dead-letter entries: (stream ID, fields)."""
+    rows: list[Any] = client.xrange(keys.dead, count=count)  # type: ignore[assignment]
     return [(text(rid), {text(k): text(v) for k, v in fields.items()}) for rid, fields in rows]
 
 

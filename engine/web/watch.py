@@ -28,6 +28,8 @@ MIN_LOOK_S = 0.25
 PENDING_SAMPLE = 1000
 MAX_EVENTS = 500
 MAX_WATCHED = 64
+TIMELINE_DEAD = 100
+"""Dead letters shown in a timeline (all of them are in ``GET /jobs/{id}/tasks?state=dead``)."""
 
 
 @dataclasses.dataclass
@@ -119,7 +121,7 @@ class JobWatcher:
         summary = self.summary
         if summary is not None and summary.started_ms is not None:
             found.append(Event(t_ms=summary.started_ms, kind="created", text="job created"))
-        for rid, fields in readers.dead_letters(client, self.keys)[:100]:
+        for rid, fields in readers.dead_letters(client, self.keys, TIMELINE_DEAD):
             what = f"{fields.get('path', '?')} dead-lettered: {fields.get('error')}"
             found.append(Event(t_ms=int(rid.split("-")[0]), kind="dead", text=what))
         if summary is not None and summary.finished_ms is not None:

@@ -194,8 +194,9 @@ def _errors(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
-        where = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
-        field = ".".join(where) or None
+        loc = [str(p) for p in first.get("loc", ())]
+        where = [p for p in loc if p not in ("body", "query", "path", "header")]
+        field = ".".join(where) or (loc[0] if loc else None)  # "body": no body at all
         text = f"{field}: {first.get('msg', 'invalid')}" if field else str(first.get("msg"))
         return problem(422, text, field=field)
 

@@ -71,9 +71,9 @@ def new_job_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
-def run(options: RunOptions) -> RunResult:
-    """Run a whole job, on the given Redis or on an embedded one."""
-    engine = load_engine(options.engine)
+def prepare(options: RunOptions) -> tuple[list[Task], JobSettings]:
+    """The job's tasks and settings from the options: what ``run`` bootstraps, and what
+    ``POST /jobs`` (engine/web) bootstraps for workers started elsewhere."""
     tasks = expand_inputs(
         options.paths, csv_column=options.csv_column, chunk_bytes=options.chunk_bytes
     )
@@ -85,6 +85,13 @@ def run(options: RunOptions) -> RunResult:
         inputs_digest(tasks),
         chunk_bytes=options.chunk_bytes,
     )
+    return tasks, settings
+
+
+def run(options: RunOptions) -> RunResult:
+    """Run a whole job, on the given Redis or on an embedded one."""
+    engine = load_engine(options.engine)
+    tasks, settings = prepare(options)
     job_id = options.job_id or new_job_id()
     node: RedisNode | None = None
     at_end: Callable[[], None] | None = None

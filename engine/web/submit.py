@@ -1,7 +1,7 @@
 """``POST /jobs`` and ``DELETE /jobs/{id}``: the only routes that write, behind a token.
 
-A submitted job is made exactly as ``wordcount run`` makes one (the same input expansion,
-CSV check, settings and the engine's own idempotent bootstrap), and left for workers
+A submitted job is made exactly as ``wordcount run`` makes one (:func:`engine.driver.prepare`
+for its tasks and settings, then the engine's own idempotent bootstrap), and left for workers
 started elsewhere (``wordcount worker --job ID``) to count. Both routes are off unless the
 server was given a token, and compare it in constant time.
 """
@@ -16,10 +16,10 @@ from fastapi.responses import JSONResponse
 
 from engine import connection
 from engine.cli import parse_size
-from engine.driver import check_csv_columns, new_job_id
+from engine.driver import RunOptions, new_job_id, prepare
 from engine.errors import ConfigError, InputError, JobConflictError
-from engine.inputs import DEFAULT_CHUNK_BYTES, expand_inputs
-from engine.job import FINISHED_STATES, JobSettings, inputs_digest
+from engine.inputs import DEFAULT_CHUNK_BYTES
+from engine.job import FINISHED_STATES
 from engine.plugins import load_engine
 from engine.tokenize import Tokenizer
 from engine.web import app as web
@@ -49,7 +49,7 @@ def check_token(request: Request, authorization: str | None) -> None:
 
 
 def submit(request: Request, body: SubmitRequest) -> tuple[JobSummary, bool]:
-    """Bootstrap the job as the driver does; (its summary, whether it is new)."""
+    """Bootstrap the job as ``run`` does; (its summary, whether it is new)."""
     client = request.app.state.client
     job_id = body.job or new_job_id()
     keys = web.job_keys(job_id)
@@ -57,15 +57,16 @@ def submit(request: Request, body: SubmitRequest) -> tuple[JobSummary, bool]:
         raise web.BadField("inputs", "inputs: a path contains a NUL character")
     try:
         chunk = DEFAULT_CHUNK_BYTES if body.chunk_size is None else parse_size(body.chunk_size)
-        tasks = expand_inputs(body.inputs, csv_column=body.csv_column, chunk_bytes=chunk)
-        check_csv_columns(tasks)
-        settings = JobSettings(
-            Tokenizer(body.split_on, body.lower),
-            body.max_attempts,
-            body.claim_timeout_ms,
-            inputs_digest(tasks),
+        options = RunOptions(
+            paths=body.inputs,
+            job_id=job_id,
+            tokenizer=Tokenizer(body.split_on, body.lower),
+            csv_column=body.csv_column,
+            max_attempts=body.max_attempts,
+            claim_timeout_ms=body.claim_timeout_ms,
             chunk_bytes=chunk,
         )
+        tasks, settings = prepare(options)
     except InputError as exc:
         raise web.BadField("inputs", f"inputs: {exc}") from exc
     except ConfigError as exc:

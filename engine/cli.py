@@ -219,9 +219,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         read_all=bool(args.output),
         persistence=Persistence.parse(args.persistence),
         progress=False if args.no_progress else None,
+        on_redis=web_cli.run_hook(args),
         engine=args.engine,
         chunk_bytes=_chunk_bytes(args),
-        on_redis=web_cli.run_hook(args),
     )
     result = run(options)
     info = result.info

@@ -50,12 +50,12 @@ class RunOptions:
     read_all: bool = False
     persistence: Persistence = dataclasses.field(default_factory=Persistence)
     progress: bool | None = None
-    worker_env: dict[str, str] = dataclasses.field(default_factory=dict)
-    engine: str | None = None
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES
     on_redis: Callable[[str, str], Callable[[], None]] | None = None
     """Called with the Redis URL and job ID once Redis answers (``run --serve``); what it
     returns is called when the run ends, before an embedded Redis stops."""
+    worker_env: dict[str, str] = dataclasses.field(default_factory=dict)
+    engine: str | None = None
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
 
 
 @dataclasses.dataclass

@@ -24,13 +24,10 @@ DRAIN_S = 3.0
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from engine.cli import _redis_option  # the same Redis options as every other command
+
     serve = sub.add_parser("serve", help="HTTP API and live status page for the jobs in a Redis")
-    serve.add_argument(
-        "--redis-url",
-        default=os.environ.get(URL_ENV),
-        metavar="URL",
-        help=f"redis://[[user]:password@]host:port[/db] (required; default: ${URL_ENV})",
-    )
+    _redis_option(serve, "required")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     serve.add_argument(

@@ -22,6 +22,7 @@ from engine.rescue import write_or_rescue
 from engine.roots import ROOTS_ENV, given_roots
 from engine.supervisor import URL_ENV
 from engine.tokenize import Tokenizer
+from engine.web import cli as web_cli
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     _tokenizer_options(serial)
     _chunk_option(serial, used=False)
     serial.set_defaults(func=cmd_serial)
+    web_cli.add_parser(sub)
     for name, func, text in (
         ("status", cmd_status, "show a job's state, or list the jobs"),
         ("top", cmd_top, "print a job's most frequent words"),
@@ -175,6 +177,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _chunk_option(run, used=True)
     _roots_option(run, "default: the inputs' own directories, files and glob prefixes")
     _engine_option(run)
+    web_cli.add_run_option(run)
     run.set_defaults(func=cmd_run)
 
 
@@ -236,6 +239,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         read_all=bool(args.output),
         persistence=Persistence.parse(args.persistence),
         progress=False if args.no_progress else None,
+        on_redis=web_cli.run_hook(args),
         engine=args.engine,
         chunk_bytes=_chunk_bytes(args),
         input_roots=args.input_root,

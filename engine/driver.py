@@ -13,7 +13,7 @@ import os
 import secrets
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import redis
 
@@ -52,6 +52,9 @@ class RunOptions:
     read_all: bool = False
     persistence: Persistence = dataclasses.field(default_factory=Persistence)
     progress: bool | None = None
+    on_redis: Callable[[str, str], Callable[[], None]] | None = None
+    """Called with the Redis URL and job ID once Redis answers (``run --serve``); what it
+    returns is called when the run ends, before an embedded Redis stops."""
     worker_env: dict[str, str] = dataclasses.field(default_factory=dict)
     engine: str | None = None
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
@@ -71,9 +74,9 @@ def new_job_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
-def run(options: RunOptions) -> RunResult:
-    """Run a whole job, on the given Redis or on an embedded one."""
-    engine = load_engine(options.engine)
+def prepare(options: RunOptions) -> tuple[list[Task], JobSettings]:
+    """The job's tasks and settings from the options: what ``run`` bootstraps, and what
+    ``POST /jobs`` (engine/web) bootstraps for workers started elsewhere."""
     tasks = expand_inputs(
         options.paths, csv_column=options.csv_column, chunk_bytes=options.chunk_bytes
     )
@@ -88,8 +91,16 @@ def run(options: RunOptions) -> RunResult:
         chunk_bytes=options.chunk_bytes,
         input_roots=input_roots,
     )
+    return tasks, settings
+
+
+def run(options: RunOptions) -> RunResult:
+    """Run a whole job, on the given Redis or on an embedded one."""
+    engine = load_engine(options.engine)
+    tasks, settings = prepare(options)
     job_id = options.job_id or new_job_id()
     node: RedisNode | None = None
+    at_end: Callable[[], None] | None = None
     try:
         if options.redis_url is None:
             from engine.nodes.factory import embedded_node
@@ -99,8 +110,11 @@ def run(options: RunOptions) -> RunResult:
         url = options.redis_url or node.url  # type: ignore[union-attr]
         client = connection.connect(url)
         connection.check(client)
+        at_end = options.on_redis(url, job_id) if options.on_redis else None
         return _drive(client, url, JobKeys(job_id), settings, tasks, options, node, engine)
     finally:
+        if at_end is not None:
+            at_end()
         if node is not None:
             node.close()
 

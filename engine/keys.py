@@ -80,6 +80,9 @@ class JobKeys:
 
 
 JOB_KEY_PATTERN = f"{PREFIX}:{{*}}:job"
+WORKER_FIELD_PREFIX = "w:"
+"""Fields ``w:<consumer>:tasks|bytes|first_ms|last_ms`` of the job hash: each worker's
+commits, tallied by the commit function for the status page (:mod:`engine.web`)."""
 
 
 def job_id_from_key(key: str) -> str:

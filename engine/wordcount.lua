@@ -79,6 +79,17 @@ local function finish_if_complete(job)
   return state
 end
 
+-- Each worker's tallies in the job hash, for the status page (engine/web, field names in
+-- engine/keys.py): tasks and bytes committed, first and last commit time. A task's worker
+-- is forgotten once it is acknowledged, so only the commit can record it.
+local function tally(job, consumer, ntasks, nbytes)
+  local field, now = 'w:' .. consumer .. ':', now_ms()
+  redis.call('HINCRBY', job, field .. 'tasks', ntasks)
+  redis.call('HINCRBY', job, field .. 'bytes', nbytes)
+  redis.call('HSETNX', job, field .. 'first_ms', now)
+  redis.call('HSET', job, field .. 'last_ms', now)
+end
+
 --[[ commit: acknowledge a batch of tasks and add their counts, all or nothing.
 KEYS: stream, counts, job, done, then one staging hash per staged task.
 ARGV: group, consumer, msgpack {entry ids}, msgpack {w, c, ...}, bytes counted,
@@ -134,6 +145,7 @@ local function commit(keys, args)
   end
   redis.call('HINCRBY', job, 'tasks_done', #ids)
   redis.call('HINCRBY', job, 'bytes_done', nbytes)
+  tally(job, consumer, #ids, nbytes)
   finish_if_complete(job)
   return {1, #ids}
 end

@@ -37,6 +37,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--history", metavar="FILE", help="write the history (JSON lines)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary instead")
     parser.add_argument("--timeout", type=float, metavar="S", help="override timeout_s")
+    parser.add_argument("--serve", type=int, metavar="PORT",
+                        help="serve the job's status page on 127.0.0.1:PORT")  # fmt: skip
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="run up to N times, stopping at the first run that is not valid "
                         "(for failures that depend on timing)")  # fmt: skip
@@ -141,6 +143,9 @@ def execute(scenario: Scenario, args: argparse.Namespace) -> int:
     not valid: real processes race, so a failure that needed one interleaving (a sample
     taken between two calls, a theft just before a commit) may take a few runs to recur.
     """
+    if args.serve is not None:  # the driver, a subprocess, serves its job (engine/web)
+        os.environ["WORDCOUNT_SERVE_PORT"] = str(args.serve)
+        print(f"watch the job at http://127.0.0.1:{args.serve}/", file=sys.stderr)
     runs = 0
     while True:
         runs += 1

@@ -20,7 +20,7 @@ from engine import connection
 from engine import crashpoints as cp
 from engine.errors import InputError
 from engine.inputs import DEFAULT_CHUNK_BYTES, expand_inputs
-from engine.job import JobInfo, JobSettings, inputs_digest, read_job
+from engine.job import JobInfo, JobSettings, inputs_digest, needs_bootstrap, read_job
 from engine.keys import JobKeys
 from engine.nodes.base import Persistence, RedisNode
 from engine.plugins import Engine, engine_spec, load_engine
@@ -197,10 +197,12 @@ def _wait(
         if node is not None and not node.is_running():
             log.warning("the embedded Redis died; restarting it")
             node.restart()
-        info = connection.call(client, lambda: read_job(client, keys))
-        if info is None:
-            log.warning("job %s is gone from Redis (data lost); bootstrapping again", keys.job_id)
-            info = engine.bootstrap(client, keys, settings, tasks)
+        found = connection.call(client, lambda: read_job(client, keys))
+        if found is None or needs_bootstrap(found):
+            log.warning("job %s is %s in Redis (data lost); bootstrapping again", keys.job_id,
+                        "gone" if found is None else "not fully bootstrapped")  # fmt: skip
+            found = engine.bootstrap(client, keys, settings, tasks)
+        info = found
         if info.finished:
             return info
         pool.check()

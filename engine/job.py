@@ -14,7 +14,7 @@ import redis
 import redis.exceptions as rex
 
 from engine import connection, crashpoints
-from engine.errors import ConfigError, JobConflictError, JobNotFoundError
+from engine.errors import ConfigError, JobConflictError, JobNotFoundError, RedisUnavailableError
 from engine.functions import Library
 from engine.keys import GROUP, JobKeys
 from engine.tasks import Task
@@ -23,7 +23,7 @@ from engine.tokenize import Tokenizer
 BOOTSTRAP_BATCH = 500
 BOOTSTRAP_BATCH_ENV = "WORDCOUNT_BOOTSTRAP_BATCH"
 """Overrides :data:`BOOTSTRAP_BATCH`, so fault scenarios can crash between small batches."""
-BOOTSTRAP_TRIES = 5
+BOOTSTRAP_TRIES = 10
 FINISHED_STATES = ("done", "failed")
 
 
@@ -142,17 +142,28 @@ def bootstrap(
 ) -> JobInfo:
     """Create the job and add its tasks; safe to run again after any crash, adds each once.
 
-    If Redis loses data while this runs (a restart without persistence), the task list
-    comes up short at the end and the whole bootstrap simply runs again.
+    Returns only once Redis holds the whole job (``ready`` or finished). If Redis loses
+    data while this runs (a restart without persistence, or from a snapshot taken
+    mid-bootstrap), the task list comes up short, or the job is gone or back in state
+    ``bootstrapping`` by the end: the whole bootstrap simply runs again.
     """
     library = Library(client)
-    for _ in range(BOOTSTRAP_TRIES - 1):
+    problem = "the job kept vanishing"
+    for _ in range(BOOTSTRAP_TRIES):
         try:
-            return _bootstrap_once(client, library, keys, settings, tasks)
+            info = _bootstrap_once(client, library, keys, settings, tasks)
         except rex.ResponseError as exc:
             if "tasks" not in str(exc) and "no such job" not in str(exc):
                 raise
-    return _bootstrap_once(client, library, keys, settings, tasks)
+            problem = str(exc)
+            continue
+        if info is not None and info.state != "bootstrapping":
+            return info
+    raise RedisUnavailableError(
+        f"Redis at {connection.describe(client)} lost job {keys.job_id!r} {BOOTSTRAP_TRIES} "
+        f"times while it was being created (last: {problem}); check its persistence and "
+        "memory limits, then run again with the same --job"
+    )
 
 
 def _bootstrap_once(
@@ -161,7 +172,7 @@ def _bootstrap_once(
     keys: JobKeys,
     settings: JobSettings,
     tasks: Sequence[Task],
-) -> JobInfo:
+) -> JobInfo | None:
     total = len(tasks)
     size = bootstrap_batch()
     for start in range(0, max(total, 1), size):
@@ -175,7 +186,13 @@ def _bootstrap_once(
     connection.call(
         client, lambda: library.fcall("wc_mark_ready", [keys.tasks, keys.job], [total, nbytes])
     )
-    return require_job(client, keys)
+    return connection.call(client, lambda: read_job(client, keys))
+
+
+def needs_bootstrap(info: JobInfo | None) -> bool:
+    """Whether the driver must (re)run the bootstrap: the job is missing from Redis, or
+    its task list is not complete (Redis came back from a snapshot taken mid-bootstrap)."""
+    return info is None or info.state == "bootstrapping"
 
 
 def bootstrap_batch() -> int:

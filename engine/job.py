@@ -16,6 +16,7 @@ import redis.exceptions as rex
 from engine import connection, crashpoints
 from engine.errors import ConfigError, JobConflictError, JobNotFoundError, RedisUnavailableError
 from engine.functions import Library
+from engine.heartbeat import MIN_CLAIM_TIMEOUT_MS
 from engine.keys import GROUP, JobKeys
 from engine.tasks import Task
 from engine.tokenize import Tokenizer
@@ -44,8 +45,12 @@ class JobSettings:
             raise ConfigError(f"--chunk-size must be 0 or more, got {self.chunk_bytes}")
         if self.max_attempts < 1:
             raise ConfigError(f"--max-attempts must be at least 1, got {self.max_attempts}")
-        if self.claim_timeout_ms < 1:
-            raise ConfigError(f"--claim-timeout must be positive, got {self.claim_timeout_ms} ms")
+        if self.claim_timeout_ms < MIN_CLAIM_TIMEOUT_MS:
+            raise ConfigError(
+                f"--claim-timeout {self.claim_timeout_ms}ms is too short to be honoured (a "
+                f"worker renews its claims every quarter of it): use {MIN_CLAIM_TIMEOUT_MS}ms "
+                "or more"
+            )
 
     def to_json(self) -> str:
         """Canonical JSON: equal settings give equal text, which is how conflicts are seen."""

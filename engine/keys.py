@@ -69,6 +69,11 @@ class JobKeys:
         """Hash of partial counts staged for one task before its commit."""
         return f"{self._base}:stage:{entry_id}"
 
+    def alive(self, consumer: str) -> str:
+        """String with a time to live: ``working`` or ``stalled`` while the consumer's
+        heartbeat runs (see engine/heartbeat.py); gone once it died."""
+        return f"{self._base}:alive:{consumer}"
+
     def all_fixed(self) -> list[str]:
         """The job's keys other than staging hashes (for deleting a job)."""
         return [self.tasks, self.counts, self.job, self.done, self.dead]

@@ -6,6 +6,7 @@ reads and writes, and gives every call the same retry policy.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import secrets
@@ -27,6 +28,8 @@ from engine.tasks import Task
 __all__ = ["CommitResult", "Delivery", "WorkerSession", "pack_pairs"]
 T = TypeVar("T")
 STAGE_TTL_MS = 24 * 3600 * 1000
+STALE_SCAN = 64
+"""Stale entries looked at per claim attempt (those of live owners are skipped)."""
 
 
 class GroupMissingError(Exception):
@@ -83,34 +86,57 @@ class WorkerSession:
         return self._call(lambda: read_job(self.client, self.keys))
 
     def claim_stale(self, min_idle_ms: int) -> Delivery | None:
-        """XAUTOCLAIM one task idle for at least ``min_idle_ms`` (its worker died or stalled).
+        """XCLAIM one task idle for at least ``min_idle_ms`` whose owner is not known to
+        be alive and working (its liveness key does not say ``working``): it died, or
+        its heartbeat says it stalled (engine/heartbeat.py). So a theft is always from a
+        worker that failed, and its delivery count is a count of failed attempts.
 
-        XAUTOCLAIM ... COUNT 1 looks at ten pending entries per call, so with a batch of
-        tasks pending it took a round trip per ten of them for every task read. One
-        XPENDING ... IDLE first says in one call whether any entry is stale, and where.
+        One XPENDING ... IDLE says in one call which entries are stale and whose they are.
         """
         stale: list[dict[str, Any]] = self._call(
             lambda: self.client.xpending_range(
-                self.keys.tasks, GROUP, "-", "+", 1, idle=min_idle_ms
+                self.keys.tasks, GROUP, "-", "+", STALE_SCAN, idle=min_idle_ms
             )
         )
         if not stale:
             return None
-        cursor = _text(stale[0]["message_id"])
-        while True:  # XAUTOCLAIM looks at a few entries per call: follow its cursor
-            reply: list[Any] = self._call(
-                lambda start=cursor: self.client.xautoclaim(  # type: ignore[misc]
-                    self.keys.tasks, GROUP, self.consumer, min_idle_ms, start, count=1
+        owners = sorted({_text(row["consumer"]) for row in stale})
+        states: list[bytes | str | None] = self._call(
+            lambda: self.client.mget([self.keys.alive(owner) for owner in owners])
+        )
+        working = {owner for owner, state in zip(owners, states, strict=True)
+                   if state == b"working"}  # fmt: skip
+        for row in stale:
+            if _text(row["consumer"]) in working:
+                continue
+            entry_id = _text(row["message_id"])
+            claimed: list[Any] = self._call(
+                lambda entry=entry_id: self.client.xclaim(  # type: ignore[misc]
+                    self.keys.tasks, GROUP, self.consumer, min_idle_ms, [entry]
                 )
             )
-            entries = [e for e in reply[1] if e and e[1]]
+            entries = [e for e in claimed if e and e[1]]
             if entries:
-                entry_id = _text(entries[0][0])
                 task = Task.from_fields(entries[0][1])
                 return Delivery(entry_id, task, self.deliveries(entry_id), claimed=True)
-            cursor = _text(reply[0])
-            if cursor == "0-0":
-                return None
+        return None
+
+    def heartbeat(self, entry_ids: list[str], ttl_ms: int, state: str) -> list[bool]:
+        """Write this consumer's liveness key and renew the claims of ``entry_ids``; per
+        entry, ``False`` if it is no longer ours. Tries for one liveness period at most:
+        the next heartbeat follows soon."""
+        keys = [self.keys.tasks, self.keys.alive(self.consumer)]
+        args = [GROUP, self.consumer, ttl_ms, state, *entry_ids]
+        owned = connection.call(
+            self.client, lambda: self.library.fcall("wc_heartbeat", keys, args),
+            deadline_s=ttl_ms / 1000,
+        )  # fmt: skip
+        return [bool(flag) for flag in owned]
+
+    def farewell(self) -> None:
+        """Drop the liveness key when the worker exits cleanly (best effort)."""
+        with contextlib.suppress(rex.RedisError, OSError):
+            self.client.delete(self.keys.alive(self.consumer))
 
     def deliveries(self, entry_id: str) -> int:
         rows: list[dict[str, Any]] = self._call(

@@ -173,6 +173,25 @@ local function renew(keys, args)
   return result
 end
 
+--[[ heartbeat: say that this consumer lives ('working', or 'stalled' when its worker has
+made no progress for a while) in its liveness key, with a time to live, and renew the
+claims of the given tasks it still owns (as renew does).
+KEYS: stream, liveness key. ARGV: group, consumer, ttl ms, state, entry id...
+Returns 1 or 0 per entry: still ours? ]]
+local function heartbeat(keys, args)
+  redis.call('SET', keys[2], args[4], 'PX', tonumber(args[3]))
+  local result = {}
+  for i = 5, #args do
+    if owned(keys[1], args[1], args[2], args[i]) then
+      redis.call('XCLAIM', keys[1], args[1], args[2], 0, args[i], 'JUSTID')
+      result[#result + 1] = 1
+    else
+      result[#result + 1] = 0
+    end
+  end
+  return result
+end
+
 --[[ dead_letter: give up on a task this consumer owns: acknowledge it, record it with the
 error in the dead-letter stream, and count it as failed.
 KEYS: stream, dead-letter stream, job. ARGV: group, consumer, entry id, index, path, error. ]]
@@ -259,6 +278,7 @@ end
 redis.register_function('wc_commit', commit)
 redis.register_function('wc_stage', stage)
 redis.register_function('wc_renew', renew)
+redis.register_function('wc_heartbeat', heartbeat)
 redis.register_function('wc_dead_letter', dead_letter)
 redis.register_function('wc_add_tasks', add_tasks)
 redis.register_function('wc_mark_ready', mark_ready)

@@ -23,6 +23,7 @@ import redis
 from engine import crashpoints as cp
 from engine.count import Tally
 from engine.errors import InputError, JobNotFoundError
+from engine.heartbeat import Heartbeat
 from engine.inputs import iter_blocks
 from engine.job import JobSettings
 from engine.keys import JobKeys
@@ -121,6 +122,7 @@ class Worker:
         self.stats = WorkerStats()
         self.settings = JobSettings()
         self._stale_checked = float("-inf")
+        self.heartbeat = Heartbeat(self.session, self.settings.claim_timeout_ms)
 
     def run(self) -> WorkerStats:
         """Work until the job is finished.
@@ -131,6 +133,14 @@ class Worker:
         one commit is in flight, and the job is only looked at once it has returned.
         """
         self.settings = self._wait_for_job()
+        self.heartbeat.claim_timeout_ms = self.settings.claim_timeout_ms
+        self.heartbeat.start()
+        try:
+            return self._loop()
+        finally:
+            self.heartbeat.stop()
+
+    def _loop(self) -> WorkerStats:
         idle = False
         with concurrent.futures.ThreadPoolExecutor(1, "commit") as committer:
             pending: concurrent.futures.Future[None] | None = None
@@ -150,6 +160,7 @@ class Worker:
                 except GroupMissingError:
                     _settle(pending, GroupMissingError)
                     pending = None
+                    self.heartbeat.release_all()
                     log.warning("job %s vanished from Redis; waiting for it", self.keys.job_id)
                     self.settings = self._wait_for_job()
 
@@ -189,12 +200,17 @@ class Worker:
                 # Our own task, re-claimed because gathering outlasted the claim timeout:
                 # the claim just renewed it. Counting it again would list it twice.
                 continue
-            self._renew_if_due(batch)
             self._count_into(batch, delivery)
         return batch if batch.deliveries else None
 
     def _next(self, wait_ms: int | None) -> Delivery | None:
-        """A stale task to steal if there is one, else a new one."""
+        """A stale task to steal if there is one, else a new one (held by the heartbeat)."""
+        delivery = self._take(wait_ms)
+        if delivery is not None:
+            self.heartbeat.hold([delivery.entry_id])
+        return delivery
+
+    def _take(self, wait_ms: int | None) -> Delivery | None:
         while self._stale_check_due() and (
             delivery := self.session.claim_stale(self.settings.claim_timeout_ms)
         ):
@@ -234,28 +250,14 @@ class Worker:
             "indexes": [d.task.index for d in batch.deliveries],
         }
 
-    def _renew_if_due(self, batch: Batch, current: Delivery | None = None) -> bool:
-        """Renew every claim of the batch (and ``current``) once a third of the claim
-        timeout has passed since the last renewal: a batch may be gathered for longer than
-        the timeout, and a live worker's tasks must not look stalled, or they are stolen,
-        counted again and, after ``max_attempts`` such thefts, dead-lettered.
-
-        ``False`` if ``current`` is no longer ours.
-        """
-        if time.monotonic() - batch.renewed < self.settings.claim_timeout_ms / 3000:
-            return True
-        deliveries = [*batch.deliveries, *([current] if current else [])]
-        owned = self.session.renew_all([d.entry_id for d in deliveries]) if deliveries else []
-        batch.renewed = time.monotonic()
-        return owned[-1] if current and owned else True
-
     def _count_into(self, batch: Batch, delivery: Delivery) -> None:
-        """Count one task into the batch, renewing the batch's claims on a long input."""
+        """Count one task into the batch (the heartbeat keeps its claim meanwhile)."""
         tally = Tally(self.settings.tokenizer)
         try:
             for block in iter_blocks(delivery.task):
                 tally.add(block)
-                if not self._renew_if_due(batch, delivery):
+                self.heartbeat.beat()
+                if delivery.entry_id in self.heartbeat.lost:
                     return  # this task was stolen while we counted: the thief has it
         except InputError as exc:
             self._dead_letter(delivery, str(exc))
@@ -266,7 +268,11 @@ class Worker:
         batch.nbytes += delivery.task.size
 
     def _commit_batch(self, batch: Batch) -> None:
-        result = self._commit(batch)
+        self.heartbeat.watch_current_thread()
+        try:
+            result = self._commit(batch)
+        finally:
+            self.heartbeat.release(batch.entry_ids)
         cp.reach(
             cp.WORKER_AFTER_COMMIT,
             **self._batch_context(batch),
@@ -297,7 +303,6 @@ class Worker:
         A staging hash can lose writes if Redis rolls back to a snapshot; the commit sees
         that (``stage-incomplete``) and the worker stages again.
         """
-        self._renew_if_due(batch)  # the pairs may take a while to pack and stage
         n_pairs, parts = batch.pack()
         first = batch.deliveries[0].entry_id
         result = CommitResult(False, "not-tried")
@@ -317,6 +322,7 @@ class Worker:
         return all(self.session.stage(entry_id, part) for part in parts)
 
     def _dead_letter(self, delivery: Delivery, error: str) -> None:
+        self.heartbeat.release([delivery.entry_id])
         if self.session.dead_letter(delivery, error):
             self.stats.dead_lettered += 1
             log.warning("task %s dead-lettered: %s", delivery.task.describe(), error)

@@ -29,6 +29,7 @@ from engine.results import FailedInput, failed_inputs, read_counts, top_words
 from engine.supervisor import WorkerPool
 from engine.tasks import Task
 from engine.tokenize import Tokenizer
+from engine.watchdog import HungWorkerWatch
 
 log = logging.getLogger("wordcount.driver")
 POLL_S = 0.05
@@ -193,6 +194,7 @@ def _wait(
     engine: Engine,
 ) -> JobInfo:
     """Poll the job until it finishes, keeping workers (and an embedded Redis) alive."""
+    watch = HungWorkerWatch(client, keys, settings.claim_timeout_ms, pool)
     while True:
         if node is not None and not node.is_running():
             log.warning("the embedded Redis died; restarting it")
@@ -206,6 +208,7 @@ def _wait(
         if info.finished:
             return info
         pool.check()
+        watch.check()
         if pool.alive() < pool.size:
             info = connection.call(client, lambda: read_job(client, keys)) or info
             if not info.finished:

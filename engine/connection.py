@@ -1,7 +1,8 @@
 """Connecting to Redis and surviving its outages.
 
 Every call the engine makes goes through :func:`call`, which retries on connection
-loss, timeouts (a paused server) and LOADING (a restarted server reading its data) with
+loss, timeouts (a paused server), LOADING (a restarted server reading its data) and BUSY
+(a script or function past Redis's busy threshold: the command did not run) with
 capped exponential backoff until a deadline, so a worker never spins while Redis is down
 and never gives up on a short outage. Errors that retrying cannot fix (a wrong password,
 a bad command) become :class:`~engine.errors.WordCountError` with a message for people.
@@ -81,17 +82,27 @@ def call(
         except rex.ResponseError as exc:
             if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
                 raise auth_error(client, exc) from exc
-            raise
+            if not is_busy(exc):
+                raise
+            failure: Exception = exc
         except _RETRYABLE as exc:
-            if time.monotonic() + delay > give_up:
-                raise RedisUnavailableError(
-                    f"Redis at {describe(client)} did not answer for {deadline_s:.0f} s "
-                    f"(last error: {exc}); check that it is running and reachable"
-                ) from exc
-            if on_retry is not None:
-                on_retry(exc)
-            time.sleep(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, _BACKOFF_CAP_S)
+            failure = exc
+        # A transient refusal (connection lost, timeout, LOADING, BUSY): wait, try again.
+        if time.monotonic() + delay > give_up:
+            raise RedisUnavailableError(
+                f"Redis at {describe(client)} did not answer for {deadline_s:.0f} s "
+                f"(last error: {failure}); check that it is running and reachable"
+            ) from failure
+        if on_retry is not None:
+            on_retry(failure)
+        time.sleep(delay * random.uniform(0.5, 1.0))
+        delay = min(delay * 2, _BACKOFF_CAP_S)
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Redis refused the command because a script or function has run past its busy
+    threshold (``BUSY ...``; not ``BUSYGROUP``): nothing ran, and it will answer soon."""
+    return str(exc).startswith("BUSY ")
 
 
 def auth_error(client: redis.Redis, exc: BaseException) -> RedisAuthError:

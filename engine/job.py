@@ -93,6 +93,8 @@ class JobInfo:
     bytes_done: int
     bytes_total: int
     settings: JobSettings
+    applying: int = 0
+    """Commits whose staged parts are still being merged (engine/wordcount.lua)."""
 
     @property
     def finished(self) -> bool:
@@ -116,6 +118,7 @@ def read_job(client: redis.Redis, keys: JobKeys) -> JobInfo | None:
         bytes_done=number("bytes_done"),
         bytes_total=number("bytes_total"),
         settings=JobSettings.from_json(raw[b"settings"]),
+        applying=number("applying"),
     )
 
 

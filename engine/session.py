@@ -20,6 +20,7 @@ import redis.exceptions as rex
 
 from engine import connection
 from engine.functions import Library
+from engine.heartbeat import alive_ttl_ms
 from engine.job import JobInfo, group_figures, read_job
 from engine.keys import GROUP, JobKeys
 from engine.pack import pack_pairs
@@ -50,6 +51,13 @@ class Delivery:
 class CommitResult:
     accepted: bool
     reason: str = ""
+
+
+def orphaned_after_ms(claim_timeout_ms: int) -> int:
+    """Idle this long, a task of a worker that says it is working is not one it holds:
+    longer than any heartbeat of a live worker can be late (its liveness key would have
+    expired)."""
+    return alive_ttl_ms(claim_timeout_ms) + claim_timeout_ms
 
 
 def consumer_name() -> str:
@@ -89,7 +97,10 @@ class WorkerSession:
         """XCLAIM one task idle for at least ``min_idle_ms`` whose owner is not known to
         be alive and working (its liveness key does not say ``working``): it died, or
         its heartbeat says it stalled (engine/heartbeat.py). So a theft is always from a
-        worker that failed, and its delivery count is a count of failed attempts.
+        worker that failed, and its delivery count is a count of failed attempts. A task
+        of a working owner is stolen only once idle for :func:`orphaned_after_ms`: its
+        heartbeat renews every task it holds, so it no longer holds that one (its commit
+        failed for good) and nobody else would ever take it.
 
         One XPENDING ... IDLE says in one call which entries are stale and whose they are.
         """
@@ -106,8 +117,9 @@ class WorkerSession:
         )
         working = {owner for owner, state in zip(owners, states, strict=True)
                    if state == b"working"}  # fmt: skip
+        orphan_ms = orphaned_after_ms(min_idle_ms)
         for row in stale:
-            if _text(row["consumer"]) in working:
+            if _text(row["consumer"]) in working and row["time_since_delivered"] < orphan_ms:
                 continue
             entry_id = _text(row["message_id"])
             claimed: list[Any] = self._call(
@@ -172,34 +184,72 @@ class WorkerSession:
         )  # fmt: skip
         return [bool(flag) for flag in owned]
 
-    def stage(self, entry_id: str, packed: bytes) -> bool:
-        """Store part of a task's counts; ``False`` if the task is no longer ours."""
-        keys = [self.keys.tasks, self.keys.stage(entry_id)]
-        args = [GROUP, self.consumer, entry_id, packed, STAGE_TTL_MS]
+    def stage_key(self, first_entry: str) -> str:
+        """A staging hash of its own for one commit attempt: no other attempt writes to
+        it, so nothing an earlier one left behind can be mistaken for this one's parts."""
+        return self.keys.stage(f"{first_entry}:{self.consumer}:{secrets.token_hex(4)}")
+
+    def stage(self, stage_key: str, entry_id: str, part: int, packed: bytes) -> bool:
+        """Store part ``part`` (1, 2, ...) of a batch's counts under ``stage_key``;
+        ``False`` if the batch's first task ``entry_id`` is no longer ours."""
+        keys = [self.keys.tasks, stage_key]
+        args = [GROUP, self.consumer, entry_id, part, packed, STAGE_TTL_MS]
         return bool(self._call(lambda: self.library.fcall("wc_stage", keys, args)))
 
     def commit(
-        self, entry_ids: Sequence[str], packed: bytes, nbytes: int, staged: int = 0
+        self,
+        entry_ids: Sequence[str],
+        packed: bytes,
+        nbytes: int,
+        stage_key: str | None = None,
+        parts: int = 0,
     ) -> CommitResult:
         """Acknowledge the tasks and add their counts in one atomic, idempotent step.
 
-        ``staged`` is the number of words staged under the first entry's staging hash
-        (0: nothing staged); they are merged in the same step.
+        With ``stage_key``, the ``parts`` staged there are checked and recorded for
+        :meth:`apply`, which merges them into the counts one bounded call at a time.
         """
-        stage_keys = [self.keys.stage(entry_ids[0])] if staged else []
-        keys = [self.keys.tasks, self.keys.counts, self.keys.job, self.keys.done, *stage_keys]
+        stage_keys = [stage_key] if stage_key else []
+        keys = [self.keys.tasks, self.keys.counts, self.keys.job, self.keys.done,
+                self.keys.applying, *stage_keys]  # fmt: skip
         args = [
             GROUP,
             self.consumer,
             msgpack.packb(list(entry_ids), use_bin_type=False),
             packed,
             nbytes,
-            msgpack.packb([staged] if staged else [], use_bin_type=False),
+            parts if stage_key else 0,
         ]
         reply = self._call(lambda: self.library.fcall("wc_commit", keys, args))
         if int(reply[0]) == 1:
             return CommitResult(True)
         return CommitResult(False, _text(reply[1]))
+
+    def apply(self, stage_key: str) -> int:
+        """Merge one staged part of a committed batch; the number of parts left."""
+        keys = [self.keys.job, self.keys.applying, self.keys.counts, stage_key]
+        return int(self._call(lambda: self.library.fcall("wc_apply", keys, [])))
+
+    def apply_all(self, stage_key: str, step: Callable[[], None] | None = None) -> None:
+        """Merge every part left under ``stage_key``, one bounded call each."""
+        while self.apply(stage_key) > 0:
+            if step is not None:
+                step()
+
+    def resume_applications(self) -> None:
+        """Finish the applications that a worker left in flight (it died, or was robbed
+        of its connection): they would hold the job open for ever."""
+        ledger: dict[bytes | str, bytes | str] = self._call(
+            lambda: self.client.hgetall(self.keys.applying)
+        )
+        for stage_key in ledger:
+            self.apply_all(_text(stage_key))
+
+    def discard_stage(self, stage_key: str) -> None:
+        """Delete an attempt's staging hash, unless its commit went through after all
+        (its reply lost): then it is being applied and must stay."""
+        keys = [self.keys.applying, stage_key]
+        self._call(lambda: self.library.fcall("wc_unstage", keys, []))
 
     def dead_letter(self, delivery: Delivery, error: str) -> bool:
         """Give up on a task: move it to the dead-letter stream with the error."""
@@ -215,6 +265,9 @@ class WorkerSession:
             return False
         if info.finished:
             return True
+        if info.applying:
+            self.resume_applications()
+            return False
         figures = self._call(lambda: group_figures(self.client, self.keys))
         return info.state == "ready" and figures == (0, 0)
 

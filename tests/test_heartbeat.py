@@ -24,7 +24,7 @@ from engine import worker as worker_module
 from engine.errors import ConfigError
 from engine.job import JobSettings, bootstrap, read_job
 from engine.keys import GROUP, JobKeys
-from engine.session import WorkerSession
+from engine.session import WorkerSession, orphaned_after_ms
 from engine.tasks import Task
 from engine.worker import Worker
 
@@ -133,3 +133,19 @@ def test_too_short_claim_timeouts_are_refused(tmp_path: Path) -> None:
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --claim-timeout 50ms"), proc.stderr
+
+
+def test_a_task_a_working_owner_no_longer_holds_is_stolen_in_the_end(
+    redis_client: redis.Redis, keys: JobKeys
+) -> None:
+    """A live worker that let a task go (its commit failed for good) renews it no more:
+    once idle past any heartbeat's lateness, it is stolen, or the job would never end."""
+    bootstrap(redis_client, keys, JobSettings(claim_timeout_ms=CLAIM_MS), make_tasks(1))
+    owner = WorkerSession(redis_client, keys, consumer="owner", deadline_s=5)
+    thief = WorkerSession(redis_client, keys, consumer="thief", deadline_s=5)
+    entry = _idle_task(redis_client, keys, owner)
+    owner.heartbeat([], 60_000, "working")
+    assert thief.claim_stale(CLAIM_MS) is None
+    time.sleep(orphaned_after_ms(CLAIM_MS) / 1000)
+    delivery = thief.claim_stale(CLAIM_MS)
+    assert delivery is not None and delivery.entry_id == entry and delivery.deliveries == 2

@@ -27,6 +27,14 @@ SOCKET_TIMEOUT_S = 5.0
 _BACKOFF_FIRST_S = 0.05
 _BACKOFF_CAP_S = 1.0
 _RETRYABLE = (rex.ConnectionError, rex.TimeoutError)
+_abort: Exception | None = None
+
+
+def abort_retries(error: Exception | None) -> None:
+    """Make every retry loop of this process raise ``error`` at its next retry (``None``
+    clears it): a supervisor that knows Redis will not come back stops the waiting."""
+    global _abort
+    _abort = error
 
 
 def redact(url: str) -> str:
@@ -88,6 +96,8 @@ def call(
         except _RETRYABLE as exc:
             failure = exc
         # A transient refusal (connection lost, timeout, LOADING, BUSY): wait, try again.
+        if _abort is not None:
+            raise _abort from failure
         if time.monotonic() + delay > give_up:
             raise RedisUnavailableError(
                 f"Redis at {describe(client)} did not answer for {deadline_s:.0f} s "

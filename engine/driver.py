@@ -18,6 +18,7 @@ import redis
 
 from engine import connection
 from engine import crashpoints as cp
+from engine.embedded import EmbeddedWatch
 from engine.errors import InputError
 from engine.inputs import DEFAULT_CHUNK_BYTES, expand_inputs
 from engine.job import JobInfo, JobSettings, inputs_digest, needs_bootstrap, read_job
@@ -85,17 +86,23 @@ def run(options: RunOptions) -> RunResult:
     )
     job_id = options.job_id or new_job_id()
     node: RedisNode | None = None
+    watch: EmbeddedWatch | None = None
     try:
         if options.redis_url is None:
             from engine.nodes.factory import embedded_node
 
             node = embedded_node(persistence=options.persistence)
             node.start()
+            watch = EmbeddedWatch(node)
+            watch.start()
         url = options.redis_url or node.url  # type: ignore[union-attr]
         client = connection.connect(url)
         connection.check(client)
-        return _drive(client, url, JobKeys(job_id), settings, tasks, options, node, engine)
+        return _drive(client, url, JobKeys(job_id), settings, tasks, options, engine)
     finally:
+        if watch is not None:
+            watch.stop()
+            connection.abort_retries(None)
         if node is not None:
             node.close()
 
@@ -124,7 +131,6 @@ def _drive(
     settings: JobSettings,
     tasks: Sequence[Task],
     options: RunOptions,
-    node: RedisNode | None,
     engine: Engine,
 ) -> RunResult:
     info = engine.bootstrap(client, keys, settings, tasks)
@@ -142,7 +148,7 @@ def _drive(
             if not info.finished:
                 if not pool.procs:
                     pool.start()
-                info = _wait(client, keys, settings, tasks, pool, progress, node, engine)
+                info = _wait(client, keys, settings, tasks, pool, progress, engine)
             cp.reach(cp.DRIVER_BEFORE_RESULT, job=keys.job_id)
             result = _read_result(client, keys, options)
             if result is not None:
@@ -190,15 +196,12 @@ def _wait(
     tasks: Sequence[Task],
     pool: WorkerPool,
     progress: Progress,
-    node: RedisNode | None,
     engine: Engine,
 ) -> JobInfo:
-    """Poll the job until it finishes, keeping workers (and an embedded Redis) alive."""
+    """Poll the job until it finishes, keeping workers alive (an embedded Redis has its
+    own watch: engine/embedded.py)."""
     watch = HungWorkerWatch(client, keys, settings.claim_timeout_ms, pool)
     while True:
-        if node is not None and not node.is_running():
-            log.warning("the embedded Redis died; restarting it")
-            node.restart()
         found = connection.call(client, lambda: read_job(client, keys))
         if found is None or needs_bootstrap(found):
             log.warning("job %s is %s in Redis (data lost); bootstrapping again", keys.job_id,

@@ -2,8 +2,9 @@
 
 The driver used to look at its embedded node only between polls, while a single retried
 call can last up to a minute: a redis-server killed mid-commit was never restarted, and
-the run ended with "did not answer for 60 s". This thread looks every 100 ms, whatever
-the driver is doing, and restarts the node (with whatever its persistence kept).
+the run ended with "did not answer for 60 s". This thread looks every 100 ms (a second
+for a container), whatever the driver is doing, and restarts the node (with whatever its
+persistence kept).
 
 Some deaths cannot be cured by a restart: a full disk (Redis exits when it cannot write
 its append-only file), or a server that will not start again. Then the thread aborts the
@@ -22,9 +23,13 @@ from pathlib import Path
 from engine import connection
 from engine.errors import NodeError, WordCountError
 from engine.nodes.base import RedisNode
+from engine.nodes.process import ProcessNode
 
 log = logging.getLogger("wordcount.embedded")
 CHECK_S = 0.1
+"""How often a local redis-server is looked at (a poll() of its process: free)."""
+CHECK_CONTAINER_S = 1.0
+"""How often a container is (each look is a call to the Docker daemon)."""
 MAX_DEATHS = 10
 """Deaths within :data:`DEATH_WINDOW_S` before the driver gives up on the node."""
 DEATH_WINDOW_S = 60.0
@@ -58,7 +63,8 @@ class EmbeddedWatch:
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
-        while not self._stop.wait(CHECK_S):
+        every = CHECK_S if isinstance(self.node, ProcessNode) else CHECK_CONTAINER_S
+        while not self._stop.wait(every):
             if self.node.is_running():
                 continue
             self.error = self._revive()

@@ -23,7 +23,8 @@ too; its key expires and its tasks are stolen as a dead worker's.
 time used by a work thread, or a change of the Python frame it executes (both sampled
 from this thread), so a long import or any computation counts as progress without
 instrumenting it, while a thread asleep, blocked on a lock or hung in a system call does
-not.
+not. Waiting for a Redis reply counts as moving: every try ends within the socket
+timeout, and a slow Redis slows every worker alike.
 """
 
 from __future__ import annotations
@@ -123,6 +124,8 @@ class Heartbeat:
         with self._lock:
             watched = sorted(self._watched)
         spots: list[object] = [self._beats]
+        if self.session.waiting():
+            spots.append(time.monotonic())  # waiting for Redis: not stuck
         for ident in watched:
             frame = frames.get(ident)
             spots.append(None if frame is None else (id(frame.f_code), frame.f_lasti))
@@ -170,6 +173,8 @@ class HeartbeatSession(Protocol):
     def heartbeat(self, entry_ids: list[str], ttl_ms: int, state: str) -> list[bool]: ...
 
     def farewell(self) -> None: ...
+
+    def waiting(self) -> bool: ...
 
 
 def _cpu_time(ident: int) -> float | None:

@@ -11,6 +11,7 @@ import dataclasses
 import os
 import secrets
 import socket
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -81,14 +82,26 @@ class WorkerSession:
         self.consumer = consumer or consumer_name()
         self.deadline_s = deadline_s
         self.library = Library(client)
+        self._in_flight = 0
+        self._count_lock = threading.Lock()
 
     def _call(self, operation: Callable[[], T]) -> T:
+        with self._count_lock:
+            self._in_flight += 1
         try:
             return connection.call(self.client, operation, deadline_s=self.deadline_s)
         except rex.ResponseError as exc:
             if "NOGROUP" in str(exc) or "no such key" in str(exc):
                 raise GroupMissingError(str(exc)) from exc
             raise
+        finally:
+            with self._count_lock:
+                self._in_flight -= 1
+
+    def waiting(self) -> bool:
+        """Whether a work thread is inside a Redis call: waiting for Redis is not a
+        stall (each try ends within the socket timeout, and a slow Redis is everyone's)."""
+        return self._in_flight > 0
 
     def job(self) -> JobInfo | None:
         return self._call(lambda: read_job(self.client, self.keys))

@@ -21,7 +21,14 @@ from engine import crashpoints as cp
 from engine.embedded import EmbeddedWatch
 from engine.errors import InputError
 from engine.inputs import DEFAULT_CHUNK_BYTES, expand_inputs
-from engine.job import JobInfo, JobSettings, inputs_digest, needs_bootstrap, read_job
+from engine.job import (
+    JobInfo,
+    JobSettings,
+    drop_stale_stages,
+    inputs_digest,
+    needs_bootstrap,
+    read_job,
+)
 from engine.keys import JobKeys
 from engine.nodes.base import Persistence, RedisNode
 from engine.plugins import Engine, engine_spec, load_engine
@@ -186,6 +193,7 @@ def _read_result(client: redis.Redis, keys: JobKeys, options: RunOptions) -> Run
     after = connection.call(client, lambda: read_job(client, keys))
     if connection.call(client, run_id) != before or after is None or not after.finished:
         return None
+    drop_stale_stages(client, keys)
     return result
 
 

@@ -254,3 +254,20 @@ def _flatten(fields: dict[str, str]) -> list[bytes]:
     for name, value in fields.items():
         out += [name.encode(), value.encode("utf-8", "surrogateescape")]
     return out
+
+
+def drop_stale_stages(client: redis.Redis, keys: JobKeys) -> int:
+    """Delete the staging hashes of a finished job that attempts left behind (a worker
+    that died between staging and committing); none is in flight once the job finished.
+    Returns how many were deleted."""
+
+    def drop() -> int:
+        applying = {_name(k) for k in client.hkeys(keys.applying)}
+        stale = [k for k in client.scan_iter(keys.stage_pattern) if _name(k) not in applying]
+        return int(client.delete(*stale)) if stale else 0
+
+    return connection.call(client, drop)
+
+
+def _name(key: bytes | str) -> str:
+    return key.decode() if isinstance(key, bytes) else key

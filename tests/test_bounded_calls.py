@@ -24,6 +24,7 @@ from engine import connection
 from engine import crashpoints as cp
 from engine import worker as worker_module
 from engine.count import Tally
+from engine.driver import RunOptions, run
 from engine.inputs import expand_inputs
 from engine.job import JobSettings, bootstrap
 from engine.keys import GROUP, JobKeys
@@ -158,3 +159,17 @@ def rob_second_then_commit(
         cp.install(None)
     assert robbed, "the thief never ran"
     return worker, tasks, batch.entry_ids
+
+
+def test_a_finished_job_keeps_no_stale_staging(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis, job_id: str
+) -> None:
+    """A worker that died between staging and committing leaves its staging hash; the
+    driver deletes such leftovers once the job has finished."""
+    (tmp_path / "in.txt").write_text("a b c\n")
+    keys = JobKeys(job_id)
+    leftover = keys.stage("1-0:dead-worker:0123abcd")
+    redis_client.hset(leftover, "1", pack_pairs([(b"a", 1)]))
+    run(RunOptions(paths=[str(tmp_path)], workers=1, redis_url=redis_url, job_id=job_id,
+                   progress=False))  # fmt: skip
+    assert not list(redis_client.scan_iter(keys.stage_pattern))

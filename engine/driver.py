@@ -212,8 +212,9 @@ def _wait(
     while True:
         found = connection.call(client, lambda: read_job(client, keys))
         if found is None or needs_bootstrap(found):
-            log.warning("job %s is %s in Redis (data lost); bootstrapping again", keys.job_id,
-                        "gone" if found is None else "not fully bootstrapped")  # fmt: skip
+            log.warning("job %s is %s (data lost); bootstrapping again", keys.job_id,
+                        "gone from Redis" if found is None
+                        else "only partly in Redis")  # fmt: skip
             found = engine.bootstrap(client, keys, settings, tasks)
         info = found
         if info.finished:

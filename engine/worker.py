@@ -65,8 +65,6 @@ class Batch:
     deliveries: list[Delivery] = dataclasses.field(default_factory=list)
     nbytes: int = 0
     started: float = dataclasses.field(default_factory=time.monotonic)
-    renewed: float = dataclasses.field(default_factory=time.monotonic)
-    """When the batch's claims were last renewed (or, before that, when it began)."""
     packed: tuple[int, list[bytes]] | None = None
     """The merged counts as msgpack parts (:meth:`Tally.packed`), once packed."""
 
@@ -294,6 +292,7 @@ class Worker:
         claim timeout)."""
         for delivery in batch.deliveries:
             single = Batch(Tally(self.settings.tokenizer))
+            self.heartbeat.hold([delivery.entry_id])  # found lost at once if stolen
             self._count_into(single, delivery)
             if single.deliveries:
                 self._commit_batch(single)

@@ -1,7 +1,8 @@
 """Connecting to Redis and surviving its outages.
 
 Every call the engine makes goes through :func:`call`, which retries on connection
-loss, timeouts (a paused server) and LOADING (a restarted server reading its data) with
+loss, timeouts (a paused server), LOADING (a restarted server reading its data) and BUSY
+(a script or function past Redis's busy threshold: the command did not run) with
 capped exponential backoff until a deadline, so a worker never spins while Redis is down
 and never gives up on a short outage. Errors that retrying cannot fix (a wrong password,
 a bad command) become :class:`~engine.errors.WordCountError` with a message for people.
@@ -27,6 +28,14 @@ SOCKET_TIMEOUT_S = 5.0
 _BACKOFF_FIRST_S = 0.05
 _BACKOFF_CAP_S = 1.0
 _RETRYABLE = (rex.ConnectionError, rex.TimeoutError)
+_abort: Exception | None = None
+
+
+def abort_retries(error: Exception | None) -> None:
+    """Make every retry loop of this process raise ``error`` at its next retry (``None``
+    clears it): a supervisor that knows Redis will not come back stops the waiting."""
+    global _abort
+    _abort = error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,17 +176,29 @@ def call(
         except rex.ResponseError as exc:
             if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
                 raise auth_error(client, exc) from exc
-            raise
+            if not is_busy(exc):
+                raise
+            failure: Exception = exc
         except _RETRYABLE as exc:
-            if time.monotonic() + delay > give_up:
-                raise RedisUnavailableError(
-                    f"Redis at {describe(client)} did not answer for {deadline_s:.0f} s "
-                    f"(last error: {exc}); check that it is running and reachable"
-                ) from exc
-            if on_retry is not None:
-                on_retry(exc)
-            time.sleep(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, _BACKOFF_CAP_S)
+            failure = exc
+        # A transient refusal (connection lost, timeout, LOADING, BUSY): wait, try again.
+        if _abort is not None:
+            raise _abort from failure
+        if time.monotonic() + delay > give_up:
+            raise RedisUnavailableError(
+                f"Redis at {describe(client)} did not answer for {deadline_s:.0f} s "
+                f"(last error: {failure}); check that it is running and reachable"
+            ) from failure
+        if on_retry is not None:
+            on_retry(failure)
+        time.sleep(delay * random.uniform(0.5, 1.0))
+        delay = min(delay * 2, _BACKOFF_CAP_S)
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Redis refused the command because a script or function has run past its busy
+    threshold (``BUSY ...``; not ``BUSYGROUP``): nothing ran, and it will answer soon."""
+    return str(exc).startswith("BUSY ")
 
 
 def auth_error(client: redis.Redis, exc: BaseException) -> RedisAuthError:

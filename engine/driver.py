@@ -19,9 +19,17 @@ import redis
 
 from engine import connection
 from engine import crashpoints as cp
+from engine.embedded import EmbeddedWatch
 from engine.errors import InputError
 from engine.inputs import DEFAULT_CHUNK_BYTES, expand_inputs
-from engine.job import JobInfo, JobSettings, inputs_digest, read_job
+from engine.job import (
+    JobInfo,
+    JobSettings,
+    drop_stale_stages,
+    inputs_digest,
+    needs_bootstrap,
+    read_job,
+)
 from engine.keys import JobKeys
 from engine.nodes.base import Persistence, RedisNode
 from engine.plugins import Engine, engine_spec, load_engine
@@ -31,6 +39,7 @@ from engine.roots import ROOTS_ENV, job_roots
 from engine.supervisor import WorkerPool
 from engine.tasks import Task
 from engine.tokenize import Tokenizer
+from engine.watchdog import HungWorkerWatch
 
 log = logging.getLogger("wordcount.driver")
 POLL_S = 0.05
@@ -101,20 +110,26 @@ def run(options: RunOptions) -> RunResult:
     job_id = options.job_id or new_job_id()
     node: RedisNode | None = None
     at_end: Callable[[], None] | None = None
+    watch: EmbeddedWatch | None = None
     try:
         if options.redis_url is None:
             from engine.nodes.factory import embedded_node
 
             node = embedded_node(persistence=options.persistence)
             node.start()
+            watch = EmbeddedWatch(node)
+            watch.start()
         url = options.redis_url or node.url  # type: ignore[union-attr]
         client = connection.connect(url)
         connection.check(client)
         at_end = options.on_redis(url, job_id) if options.on_redis else None
-        return _drive(client, url, JobKeys(job_id), settings, tasks, options, node, engine)
+        return _drive(client, url, JobKeys(job_id), settings, tasks, options, engine)
     finally:
         if at_end is not None:
             at_end()
+        if watch is not None:
+            watch.stop()
+            connection.abort_retries(None)
         if node is not None:
             node.close()
 
@@ -143,7 +158,6 @@ def _drive(
     settings: JobSettings,
     tasks: Sequence[Task],
     options: RunOptions,
-    node: RedisNode | None,
     engine: Engine,
 ) -> RunResult:
     info = engine.bootstrap(client, keys, settings, tasks)
@@ -162,7 +176,7 @@ def _drive(
             if not info.finished:
                 if not pool.procs:
                     pool.start()
-                info = _wait(client, keys, settings, tasks, pool, progress, node, engine)
+                info = _wait(client, keys, settings, tasks, pool, progress, engine)
             cp.reach(cp.DRIVER_BEFORE_RESULT, job=keys.job_id)
             result = _read_result(client, keys, options)
             if result is not None:
@@ -201,6 +215,7 @@ def _read_result(client: redis.Redis, keys: JobKeys, options: RunOptions) -> Run
     after = connection.call(client, lambda: read_job(client, keys))
     if connection.call(client, run_id) != before or after is None or not after.finished:
         return None
+    drop_stale_stages(client, keys)
     return result
 
 
@@ -211,21 +226,23 @@ def _wait(
     tasks: Sequence[Task],
     pool: WorkerPool,
     progress: Progress,
-    node: RedisNode | None,
     engine: Engine,
 ) -> JobInfo:
-    """Poll the job until it finishes, keeping workers (and an embedded Redis) alive."""
+    """Poll the job until it finishes, keeping workers alive (an embedded Redis has its
+    own watch: engine/embedded.py)."""
+    watch = HungWorkerWatch(client, keys, settings.claim_timeout_ms, pool)
     while True:
-        if node is not None and not node.is_running():
-            log.warning("the embedded Redis died; restarting it")
-            node.restart()
-        info = connection.call(client, lambda: read_job(client, keys))
-        if info is None:
-            log.warning("job %s is gone from Redis (data lost); bootstrapping again", keys.job_id)
-            info = engine.bootstrap(client, keys, settings, tasks)
+        found = connection.call(client, lambda: read_job(client, keys))
+        if found is None or needs_bootstrap(found):
+            log.warning("job %s is %s (data lost); bootstrapping again", keys.job_id,
+                        "gone from Redis" if found is None
+                        else "only partly in Redis")  # fmt: skip
+            found = engine.bootstrap(client, keys, settings, tasks)
+        info = found
         if info.finished:
             return info
         pool.check()
+        watch.check()
         if pool.alive() < pool.size:
             info = connection.call(client, lambda: read_job(client, keys)) or info
             if not info.finished:

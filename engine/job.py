@@ -14,8 +14,9 @@ import redis
 import redis.exceptions as rex
 
 from engine import connection, crashpoints
-from engine.errors import ConfigError, JobConflictError, JobNotFoundError
+from engine.errors import ConfigError, JobConflictError, JobNotFoundError, RedisUnavailableError
 from engine.functions import Library
+from engine.heartbeat import MIN_CLAIM_TIMEOUT_MS
 from engine.keys import GROUP, JobKeys
 from engine.tasks import Task
 from engine.tokenize import Tokenizer
@@ -23,7 +24,7 @@ from engine.tokenize import Tokenizer
 BOOTSTRAP_BATCH = 500
 BOOTSTRAP_BATCH_ENV = "WORDCOUNT_BOOTSTRAP_BATCH"
 """Overrides :data:`BOOTSTRAP_BATCH`, so fault scenarios can crash between small batches."""
-BOOTSTRAP_TRIES = 5
+BOOTSTRAP_TRIES = 10
 FINISHED_STATES = ("done", "failed")
 
 
@@ -46,8 +47,12 @@ class JobSettings:
             raise ConfigError(f"--chunk-size must be 0 or more, got {self.chunk_bytes}")
         if self.max_attempts < 1:
             raise ConfigError(f"--max-attempts must be at least 1, got {self.max_attempts}")
-        if self.claim_timeout_ms < 1:
-            raise ConfigError(f"--claim-timeout must be positive, got {self.claim_timeout_ms} ms")
+        if self.claim_timeout_ms < MIN_CLAIM_TIMEOUT_MS:
+            raise ConfigError(
+                f"--claim-timeout {self.claim_timeout_ms}ms is too short to be honoured (a "
+                f"worker renews its claims every quarter of it): use {MIN_CLAIM_TIMEOUT_MS}ms "
+                "or more"
+            )
 
     def to_json(self) -> str:
         """Canonical JSON: equal settings give equal text, which is how conflicts are seen."""
@@ -92,6 +97,8 @@ class JobInfo:
     bytes_done: int
     bytes_total: int
     settings: JobSettings
+    applying: int = 0
+    """Commits whose staged parts are still being merged (engine/wordcount.lua)."""
 
     @property
     def finished(self) -> bool:
@@ -115,6 +122,7 @@ def read_job(client: redis.Redis, keys: JobKeys) -> JobInfo | None:
         bytes_done=number("bytes_done"),
         bytes_total=number("bytes_total"),
         settings=JobSettings.from_json(raw[b"settings"]),
+        applying=number("applying"),
     )
 
 
@@ -146,17 +154,28 @@ def bootstrap(
 ) -> JobInfo:
     """Create the job and add its tasks; safe to run again after any crash, adds each once.
 
-    If Redis loses data while this runs (a restart without persistence), the task list
-    comes up short at the end and the whole bootstrap simply runs again.
+    Returns only once Redis holds the whole job (``ready`` or finished). If Redis loses
+    data while this runs (a restart without persistence, or from a snapshot taken
+    mid-bootstrap), the task list comes up short, or the job is gone or back in state
+    ``bootstrapping`` by the end: the whole bootstrap simply runs again.
     """
     library = Library(client)
-    for _ in range(BOOTSTRAP_TRIES - 1):
+    problem = "the job kept vanishing"
+    for _ in range(BOOTSTRAP_TRIES):
         try:
-            return _bootstrap_once(client, library, keys, settings, tasks)
+            info = _bootstrap_once(client, library, keys, settings, tasks)
         except rex.ResponseError as exc:
             if "tasks" not in str(exc) and "no such job" not in str(exc):
                 raise
-    return _bootstrap_once(client, library, keys, settings, tasks)
+            problem = str(exc)
+            continue
+        if info is not None and info.state != "bootstrapping":
+            return info
+    raise RedisUnavailableError(
+        f"Redis at {connection.describe(client)} lost job {keys.job_id!r} {BOOTSTRAP_TRIES} "
+        f"times while it was being created (last: {problem}); check its persistence and "
+        "memory limits, then run again with the same --job"
+    )
 
 
 def _bootstrap_once(
@@ -165,7 +184,7 @@ def _bootstrap_once(
     keys: JobKeys,
     settings: JobSettings,
     tasks: Sequence[Task],
-) -> JobInfo:
+) -> JobInfo | None:
     total = len(tasks)
     size = bootstrap_batch()
     for start in range(0, max(total, 1), size):
@@ -179,7 +198,13 @@ def _bootstrap_once(
     connection.call(
         client, lambda: library.fcall("wc_mark_ready", [keys.tasks, keys.job], [total, nbytes])
     )
-    return require_job(client, keys)
+    return connection.call(client, lambda: read_job(client, keys))
+
+
+def needs_bootstrap(info: JobInfo | None) -> bool:
+    """Whether the driver must (re)run the bootstrap: the job is missing from Redis, or
+    its task list is not complete (Redis came back from a snapshot taken mid-bootstrap)."""
+    return info is None or info.state == "bootstrapping"
 
 
 def bootstrap_batch() -> int:
@@ -233,3 +258,20 @@ def _flatten(fields: dict[str, str]) -> list[bytes]:
     for name, value in fields.items():
         out += [name.encode(), value.encode("utf-8", "surrogateescape")]
     return out
+
+
+def drop_stale_stages(client: redis.Redis, keys: JobKeys) -> int:
+    """Delete the staging hashes of a finished job that attempts left behind (a worker
+    that died between staging and committing); none is in flight once the job finished.
+    Returns how many were deleted."""
+
+    def drop() -> int:
+        applying = {_name(k) for k in client.hkeys(keys.applying)}
+        stale = [k for k in client.scan_iter(keys.stage_pattern) if _name(k) not in applying]
+        return int(client.delete(*stale)) if stale else 0
+
+    return connection.call(client, drop)
+
+
+def _name(key: bytes | str) -> str:
+    return key.decode() if isinstance(key, bytes) else key

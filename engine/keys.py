@@ -65,13 +65,25 @@ class JobKeys:
         """Dead-letter stream: tasks that could not be counted, with the error text."""
         return f"{self._base}:dead"
 
-    def stage(self, entry_id: str) -> str:
-        """Hash of partial counts staged for one task before its commit."""
-        return f"{self._base}:stage:{entry_id}"
+    def stage(self, attempt: str) -> str:
+        """Hash of the parts of one commit attempt's counts, staged before its commit
+        (``attempt``: the batch's first entry, the consumer and a random token)."""
+        return f"{self._base}:stage:{attempt}"
+
+    @property
+    def applying(self) -> str:
+        """Hash: staging hash -> number of parts, for the commits whose staged parts are
+        still being merged into the counts (see engine/wordcount.lua)."""
+        return f"{self._base}:applying"
+
+    def alive(self, consumer: str) -> str:
+        """String with a time to live: ``working`` or ``stalled`` while the consumer's
+        heartbeat runs (see engine/heartbeat.py); gone once it died."""
+        return f"{self._base}:alive:{consumer}"
 
     def all_fixed(self) -> list[str]:
         """The job's keys other than staging hashes (for deleting a job)."""
-        return [self.tasks, self.counts, self.job, self.done, self.dead]
+        return [self.tasks, self.counts, self.job, self.done, self.dead, self.applying]
 
     @property
     def stage_pattern(self) -> str:

@@ -6,10 +6,12 @@ reads and writes, and gives every call the same retry policy.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import secrets
 import socket
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -19,6 +21,7 @@ import redis.exceptions as rex
 
 from engine import connection
 from engine.functions import Library
+from engine.heartbeat import alive_ttl_ms
 from engine.job import JobInfo, group_figures, read_job
 from engine.keys import GROUP, JobKeys
 from engine.pack import pack_pairs
@@ -27,6 +30,8 @@ from engine.tasks import Task
 __all__ = ["CommitResult", "Delivery", "WorkerSession", "pack_pairs"]
 T = TypeVar("T")
 STAGE_TTL_MS = 24 * 3600 * 1000
+STALE_SCAN = 64
+"""Stale entries looked at per claim attempt (those of live owners are skipped)."""
 
 
 class GroupMissingError(Exception):
@@ -47,6 +52,13 @@ class Delivery:
 class CommitResult:
     accepted: bool
     reason: str = ""
+
+
+def orphaned_after_ms(claim_timeout_ms: int) -> int:
+    """Idle this long, a task of a worker that says it is working is not one it holds:
+    longer than any heartbeat of a live worker can be late (its liveness key would have
+    expired)."""
+    return alive_ttl_ms(claim_timeout_ms) + claim_timeout_ms
 
 
 def consumer_name() -> str:
@@ -70,47 +82,86 @@ class WorkerSession:
         self.consumer = consumer or consumer_name()
         self.deadline_s = deadline_s
         self.library = Library(client)
+        self._in_flight = 0
+        self._count_lock = threading.Lock()
 
     def _call(self, operation: Callable[[], T]) -> T:
+        with self._count_lock:
+            self._in_flight += 1
         try:
             return connection.call(self.client, operation, deadline_s=self.deadline_s)
         except rex.ResponseError as exc:
             if "NOGROUP" in str(exc) or "no such key" in str(exc):
                 raise GroupMissingError(str(exc)) from exc
             raise
+        finally:
+            with self._count_lock:
+                self._in_flight -= 1
+
+    def waiting(self) -> bool:
+        """Whether a work thread is inside a Redis call: waiting for Redis is not a
+        stall (each try ends within the socket timeout, and a slow Redis is everyone's)."""
+        return self._in_flight > 0
 
     def job(self) -> JobInfo | None:
         return self._call(lambda: read_job(self.client, self.keys))
 
     def claim_stale(self, min_idle_ms: int) -> Delivery | None:
-        """XAUTOCLAIM one task idle for at least ``min_idle_ms`` (its worker died or stalled).
+        """XCLAIM one task idle for at least ``min_idle_ms`` whose owner is not known to
+        be alive and working (its liveness key does not say ``working``): it died, or
+        its heartbeat says it stalled (engine/heartbeat.py). So a theft is always from a
+        worker that failed, and its delivery count is a count of failed attempts. A task
+        of a working owner is stolen only once idle for :func:`orphaned_after_ms`: its
+        heartbeat renews every task it holds, so it no longer holds that one (its commit
+        failed for good) and nobody else would ever take it.
 
-        XAUTOCLAIM ... COUNT 1 looks at ten pending entries per call, so with a batch of
-        tasks pending it would cost a round trip per ten of them for every task read. One
-        XPENDING ... IDLE first says in one call whether any entry is stale, and where.
+        One XPENDING ... IDLE says in one call which entries are stale and whose they are.
         """
         stale: list[dict[str, Any]] = self._call(
             lambda: self.client.xpending_range(
-                self.keys.tasks, GROUP, "-", "+", 1, idle=min_idle_ms
+                self.keys.tasks, GROUP, "-", "+", STALE_SCAN, idle=min_idle_ms
             )
         )
         if not stale:
             return None
-        cursor = _text(stale[0]["message_id"])
-        while True:  # XAUTOCLAIM looks at a few entries per call: follow its cursor
-            reply: list[Any] = self._call(
-                lambda start=cursor: self.client.xautoclaim(  # type: ignore[misc]
-                    self.keys.tasks, GROUP, self.consumer, min_idle_ms, start, count=1
+        owners = sorted({_text(row["consumer"]) for row in stale})
+        states: list[bytes | str | None] = self._call(
+            lambda: self.client.mget([self.keys.alive(owner) for owner in owners])
+        )
+        working = {owner for owner, state in zip(owners, states, strict=True)
+                   if state == b"working"}  # fmt: skip
+        orphan_ms = orphaned_after_ms(min_idle_ms)
+        for row in stale:
+            if _text(row["consumer"]) in working and row["time_since_delivered"] < orphan_ms:
+                continue
+            entry_id = _text(row["message_id"])
+            claimed: list[Any] = self._call(
+                lambda entry=entry_id: self.client.xclaim(  # type: ignore[misc]
+                    self.keys.tasks, GROUP, self.consumer, min_idle_ms, [entry]
                 )
             )
-            entries = [e for e in reply[1] if e and e[1]]
+            entries = [e for e in claimed if e and e[1]]
             if entries:
-                entry_id = _text(entries[0][0])
                 task = Task.from_fields(entries[0][1])
                 return Delivery(entry_id, task, self.deliveries(entry_id), claimed=True)
-            cursor = _text(reply[0])
-            if cursor == "0-0":
-                return None
+        return None
+
+    def heartbeat(self, entry_ids: list[str], ttl_ms: int, state: str) -> list[bool]:
+        """Write this consumer's liveness key and renew the claims of ``entry_ids``; per
+        entry, ``False`` if it is no longer ours. Tries for one liveness period at most:
+        the next heartbeat follows soon."""
+        keys = [self.keys.tasks, self.keys.alive(self.consumer)]
+        args = [GROUP, self.consumer, ttl_ms, state, *entry_ids]
+        owned = connection.call(
+            self.client, lambda: self.library.fcall("wc_heartbeat", keys, args),
+            deadline_s=ttl_ms / 1000,
+        )  # fmt: skip
+        return [bool(flag) for flag in owned]
+
+    def farewell(self) -> None:
+        """Drop the liveness key when the worker exits cleanly (best effort)."""
+        with contextlib.suppress(rex.RedisError, OSError):
+            self.client.delete(self.keys.alive(self.consumer))
 
     def deliveries(self, entry_id: str) -> int:
         rows: list[dict[str, Any]] = self._call(
@@ -146,34 +197,72 @@ class WorkerSession:
         )  # fmt: skip
         return [bool(flag) for flag in owned]
 
-    def stage(self, entry_id: str, packed: bytes) -> bool:
-        """Store part of a task's counts; ``False`` if the task is no longer ours."""
-        keys = [self.keys.tasks, self.keys.stage(entry_id)]
-        args = [GROUP, self.consumer, entry_id, packed, STAGE_TTL_MS]
+    def stage_key(self, first_entry: str) -> str:
+        """A staging hash of its own for one commit attempt: no other attempt writes to
+        it, so nothing an earlier one left behind can be mistaken for this one's parts."""
+        return self.keys.stage(f"{first_entry}:{self.consumer}:{secrets.token_hex(4)}")
+
+    def stage(self, stage_key: str, entry_id: str, part: int, packed: bytes) -> bool:
+        """Store part ``part`` (1, 2, ...) of a batch's counts under ``stage_key``;
+        ``False`` if the batch's first task ``entry_id`` is no longer ours."""
+        keys = [self.keys.tasks, stage_key]
+        args = [GROUP, self.consumer, entry_id, part, packed, STAGE_TTL_MS]
         return bool(self._call(lambda: self.library.fcall("wc_stage", keys, args)))
 
     def commit(
-        self, entry_ids: Sequence[str], packed: bytes, nbytes: int, staged: int = 0
+        self,
+        entry_ids: Sequence[str],
+        packed: bytes,
+        nbytes: int,
+        stage_key: str | None = None,
+        parts: int = 0,
     ) -> CommitResult:
         """Acknowledge the tasks and add their counts in one atomic, idempotent step.
 
-        ``staged`` is the number of words staged under the first entry's staging hash
-        (0: nothing staged); they are merged in the same step.
+        With ``stage_key``, the ``parts`` staged there are checked and recorded for
+        :meth:`apply`, which merges them into the counts one bounded call at a time.
         """
-        stage_keys = [self.keys.stage(entry_ids[0])] if staged else []
-        keys = [self.keys.tasks, self.keys.counts, self.keys.job, self.keys.done, *stage_keys]
+        stage_keys = [stage_key] if stage_key else []
+        keys = [self.keys.tasks, self.keys.counts, self.keys.job, self.keys.done,
+                self.keys.applying, *stage_keys]  # fmt: skip
         args = [
             GROUP,
             self.consumer,
             msgpack.packb(list(entry_ids), use_bin_type=False),
             packed,
             nbytes,
-            msgpack.packb([staged] if staged else [], use_bin_type=False),
+            parts if stage_key else 0,
         ]
         reply = self._call(lambda: self.library.fcall("wc_commit", keys, args))
         if int(reply[0]) == 1:
             return CommitResult(True)
         return CommitResult(False, _text(reply[1]))
+
+    def apply(self, stage_key: str) -> int:
+        """Merge one staged part of a committed batch; the number of parts left."""
+        keys = [self.keys.job, self.keys.applying, self.keys.counts, stage_key]
+        return int(self._call(lambda: self.library.fcall("wc_apply", keys, [])))
+
+    def apply_all(self, stage_key: str, step: Callable[[], None] | None = None) -> None:
+        """Merge every part left under ``stage_key``, one bounded call each."""
+        while self.apply(stage_key) > 0:
+            if step is not None:
+                step()
+
+    def resume_applications(self) -> None:
+        """Finish the applications that a worker left in flight (it died, or was robbed
+        of its connection): they would hold the job open for ever."""
+        ledger: dict[bytes | str, bytes | str] = self._call(
+            lambda: self.client.hgetall(self.keys.applying)
+        )
+        for stage_key in ledger:
+            self.apply_all(_text(stage_key))
+
+    def discard_stage(self, stage_key: str) -> None:
+        """Delete an attempt's staging hash, unless its commit went through after all
+        (its reply lost): then it is being applied and must stay."""
+        keys = [self.keys.applying, stage_key]
+        self._call(lambda: self.library.fcall("wc_unstage", keys, []))
 
     def dead_letter(self, delivery: Delivery, error: str) -> bool:
         """Give up on a task: move it to the dead-letter stream with the error."""
@@ -189,6 +278,9 @@ class WorkerSession:
             return False
         if info.finished:
             return True
+        if info.applying:
+            self.resume_applications()
+            return False
         figures = self._call(lambda: group_figures(self.client, self.keys))
         return info.state == "ready" and figures == (0, 0)
 

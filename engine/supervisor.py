@@ -46,6 +46,8 @@ class WorkerPool:
         self.extra_args = list(extra_args or [])
         self.procs: list[subprocess.Popen[bytes]] = []
         self.exit_codes: list[int] = []
+        self.hung: list[tuple[subprocess.Popen[bytes], float]] = []
+        """Hung workers already replaced, with when to kill them (engine/watchdog.py)."""
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         env = {**os.environ, **self.env, URL_ENV: self.redis_url}
@@ -89,11 +91,44 @@ class WorkerPool:
             self.respawns += 1
             self.procs[i] = self._spawn()
 
+    def replace_hung(self, pid: int, kill_after_s: float) -> bool:
+        """Start a worker in the place of the hung worker ``pid`` (if it is one of ours,
+        alive, and not replaced yet), and kill it ``kill_after_s`` later."""
+        for i, proc in enumerate(self.procs):
+            if proc.pid != pid or proc.poll() is not None:
+                continue
+            if self.respawns >= self.max_respawns:
+                raise WorkersExhaustedError(
+                    f"workers hung or died {self.respawns + 1} times; the log above says "
+                    "which tasks they held. Raise --max-respawns to keep trying"
+                )
+            self.respawns += 1
+            self.hung.append((proc, time.monotonic() + kill_after_s))
+            self.procs[i] = self._spawn()
+            return True
+        return False
+
+    def kill_due_hung(self, now: float | None = None) -> None:
+        """Kill the replaced hung workers whose time is up (SIGKILL: a stopped process
+        ignores anything else until it is continued)."""
+        now = time.monotonic() if now is None else now
+        keep = []
+        for proc, when in self.hung:
+            if proc.poll() is not None:
+                continue
+            if when > now:
+                keep.append((proc, when))
+                continue
+            proc.kill()
+            proc.wait()
+        self.hung = keep
+
     def alive(self) -> int:
         return sum(1 for proc in self.procs if proc.poll() is None)
 
     def stop(self, grace_s: float = 5.0) -> None:
         """Wait briefly for workers to finish on their own, then terminate, then kill."""
+        self.kill_due_hung(now=float("inf"))  # they will not finish: no need to wait
         deadline = time.monotonic() + grace_s
         for proc in self.procs:
             try:

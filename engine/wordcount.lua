@@ -52,10 +52,6 @@ local function decode_pairs(packed)
   return pairs
 end
 
--- Rows of HSET per call when staging: one call per word costs about 1 us each; the chunk
--- bounds the arguments unpack() puts on Lua's C stack.
-local CHUNK = 1000
-
 local function invalid(err)
   return redis.error_reply('ERR wordcount: invalid payload: ' .. err)
 end
@@ -63,8 +59,9 @@ end
 -- Mark the job finished once every task is acknowledged or dead-lettered; only a job
 -- whose task list is complete (state 'ready') can finish.
 local function finish_if_complete(job)
-  local f = redis.call('HMGET', job, 'state', 'n_tasks', 'tasks_done', 'tasks_failed')
-  if f[1] ~= 'ready' then
+  local f = redis.call('HMGET', job, 'state', 'n_tasks', 'tasks_done', 'tasks_failed',
+    'applying')
+  if f[1] ~= 'ready' or (tonumber(f[5]) or 0) > 0 then
     return f[1]
   end
   local failed = tonumber(f[4]) or 0
@@ -90,13 +87,25 @@ local function tally(job, consumer, ntasks, nbytes)
   redis.call('HSET', job, field .. 'last_ms', now)
 end
 
+--[[ Bounded work. Redis answers nobody else while a function runs, and past its busy
+threshold (5 s) it answers BUSY, so no call may do unbounded work. A batch of up to
+50,000 words (the worker's part size) is committed in one call. A larger one is first
+staged in parts of that size (stage), each one hash field of a staging hash keyed per
+attempt (batch, worker and a random token: no other attempt ever writes to it); the commit
+then checks that hash's exact parts, acknowledges the batch and records the hash in the
+job's ledger of applications in flight (job field 'applying' > 0); apply then merges one
+part per call into the counts, deleting it in the same call, so each part is applied once
+whoever calls it (the committing worker, or any other if it died). The job finishes only
+once no application is in flight, and a reader wanting counts that match the acknowledged
+tasks exactly reads when 'applying' is 0. ]]
+
 --[[ commit: acknowledge a batch of tasks and add their counts, all or nothing.
-KEYS: stream, counts, job, done, then one staging hash per staged task.
+KEYS: stream, counts, job, done, ledger[, staging hash].
 ARGV: group, consumer, msgpack {entry ids}, msgpack {w, c, ...}, bytes counted,
-      msgpack {expected number of words in each staging hash}.
+      number of parts in the staging hash (0: nothing staged).
 Returns {1, n} when committed, {0, reason, detail} when refused (nothing written). ]]
 local function commit(keys, args)
-  local stream, counts, job, done = keys[1], keys[2], keys[3], keys[4]
+  local stream, counts, job, done, ledger = keys[1], keys[2], keys[3], keys[4], keys[5]
   local group, consumer = args[1], args[2]
   local ids, err = unpack_array(args[3], 'the entry IDs')
   if not ids then
@@ -106,10 +115,9 @@ local function commit(keys, args)
   if not pairs then
     return invalid(perr)
   end
-  local nbytes = tonumber(args[5])
-  local sizes, serr = unpack_array(args[6], 'the staging sizes')
-  if not nbytes or not sizes or #sizes ~= #keys - 4 or #ids == 0 then
-    return invalid(serr or 'bad byte count, staging sizes or empty batch')
+  local nbytes, nparts = tonumber(args[5]), tonumber(args[6])
+  if not nbytes or not nparts or #ids == 0 or (nparts > 0) ~= (#keys == 6) then
+    return invalid('bad byte count, part count or empty batch')
   end
   local seen = {}
   for _, id in ipairs(ids) do
@@ -121,9 +129,14 @@ local function commit(keys, args)
       return {0, 'not-owner', id}
     end
   end
-  for i, size in ipairs(sizes) do
-    if redis.call('HLEN', keys[4 + i]) ~= size then
-      return {0, 'stage-incomplete', keys[4 + i]}
+  if nparts > 0 then  -- exactly parts 1..n, all there (a rollback may have lost some)
+    if redis.call('HLEN', keys[6]) ~= nparts then
+      return {0, 'stage-incomplete', keys[6]}
+    end
+    for i = 1, nparts do
+      if redis.call('HEXISTS', keys[6], tostring(i)) ~= 1 then
+        return {0, 'stage-incomplete', keys[6]}
+      end
     end
   end
   -- Validation is over: from here on every step writes.
@@ -136,36 +149,71 @@ local function commit(keys, args)
   for i = 1, #pairs, 2 do
     redis.call('ZINCRBY', counts, pairs[i + 1], pairs[i])
   end
-  for i = 1, #sizes do
-    local staged = redis.call('HGETALL', keys[4 + i])
-    for j = 1, #staged, 2 do
-      redis.call('ZINCRBY', counts, staged[j + 1], staged[j])
-    end
-    redis.call('DEL', keys[4 + i])
-  end
   redis.call('HINCRBY', job, 'tasks_done', #ids)
   redis.call('HINCRBY', job, 'bytes_done', nbytes)
   tally(job, consumer, #ids, nbytes)
+  if nparts > 0 then
+    redis.call('PERSIST', keys[6])
+    redis.call('HSET', ledger, keys[6], nparts)
+    redis.call('HINCRBY', job, 'applying', 1)
+  end
   finish_if_complete(job)
   return {1, #ids}
 end
 
---[[ stage: store part of one task's counts before its commit. Idempotent (HSET of the
-same values), and refused once the task is not this consumer's.
-KEYS: stream, staging hash. ARGV: group, consumer, entry id, msgpack {w, c, ...}, ttl ms. ]]
+--[[ apply: merge one staged part of a committed batch into the counts (see above).
+KEYS: job, ledger, counts, staging hash. Returns the number of parts left (0: done, or
+not an application in flight). ]]
+local function apply(keys, args)
+  local job, ledger, counts, staging = keys[1], keys[2], keys[3], keys[4]
+  local nparts = tonumber(redis.call('HGET', ledger, staging))
+  if not nparts then
+    return 0
+  end
+  for i = 1, nparts do
+    local part = redis.call('HGET', staging, tostring(i))
+    if part then
+      local pairs = decode_pairs(part)  -- validated when staged
+      for j = 1, #pairs, 2 do
+        redis.call('ZINCRBY', counts, pairs[j + 1], pairs[j])
+      end
+      redis.call('HDEL', staging, tostring(i))
+      break
+    end
+  end
+  local left = redis.call('HLEN', staging)
+  if left == 0 then
+    redis.call('HDEL', ledger, staging)
+    redis.call('HINCRBY', job, 'applying', -1)
+    finish_if_complete(job)
+  end
+  return left
+end
+
+--[[ stage: store one part of a batch's counts, before its commit, in the attempt's own
+staging hash (field = part number). Idempotent, and refused once the batch's first task
+is not this consumer's. KEYS: stream, staging hash.
+ARGV: group, consumer, entry id, part number, msgpack {w, c, ...}, ttl ms. ]]
 local function stage(keys, args)
-  local pairs, err = decode_pairs(args[4])
+  local pairs, err = decode_pairs(args[5])
   if not pairs then
     return invalid(err)
   end
   if not owned(keys[1], args[1], args[2], args[3]) then
     return 0
   end
-  for first = 1, #pairs, 2 * CHUNK do  -- one HSET per chunk, not per word
-    redis.call('HSET', keys[2], unpack(pairs, first, math.min(first + 2 * CHUNK - 1, #pairs)))
-  end
-  redis.call('PEXPIRE', keys[2], tonumber(args[5]) or 86400000)
+  redis.call('HSET', keys[2], args[4], args[5])
+  redis.call('PEXPIRE', keys[2], tonumber(args[6]) or 86400000)
   return 1
+end
+
+--[[ unstage: delete an attempt's staging hash unless it is an application in flight.
+KEYS: ledger, staging hash. Returns 1 if deleted. ]]
+local function unstage(keys, args)
+  if redis.call('HEXISTS', keys[1], keys[2]) == 1 then
+    return 0
+  end
+  return redis.call('DEL', keys[2])
 end
 
 --[[ renew: reset the idle time of the tasks this consumer still owns (XCLAIM ... JUSTID,
@@ -175,6 +223,25 @@ KEYS: stream. ARGV: group, consumer, entry id... Returns 1 or 0 per entry: still
 local function renew(keys, args)
   local result = {}
   for i = 3, #args do
+    if owned(keys[1], args[1], args[2], args[i]) then
+      redis.call('XCLAIM', keys[1], args[1], args[2], 0, args[i], 'JUSTID')
+      result[#result + 1] = 1
+    else
+      result[#result + 1] = 0
+    end
+  end
+  return result
+end
+
+--[[ heartbeat: say that this consumer lives ('working', or 'stalled' when its worker has
+made no progress for a while) in its liveness key, with a time to live, and renew the
+claims of the given tasks it still owns (as renew does).
+KEYS: stream, liveness key. ARGV: group, consumer, ttl ms, state, entry id...
+Returns 1 or 0 per entry: still ours? ]]
+local function heartbeat(keys, args)
+  redis.call('SET', keys[2], args[4], 'PX', tonumber(args[3]))
+  local result = {}
+  for i = 5, #args do
     if owned(keys[1], args[1], args[2], args[i]) then
       redis.call('XCLAIM', keys[1], args[1], args[2], 0, args[i], 'JUSTID')
       result[#result + 1] = 1
@@ -270,7 +337,10 @@ end
 
 redis.register_function('wc_commit', commit)
 redis.register_function('wc_stage', stage)
+redis.register_function('wc_apply', apply)
+redis.register_function('wc_unstage', unstage)
 redis.register_function('wc_renew', renew)
+redis.register_function('wc_heartbeat', heartbeat)
 redis.register_function('wc_dead_letter', dead_letter)
 redis.register_function('wc_add_tasks', add_tasks)
 redis.register_function('wc_mark_ready', mark_ready)

@@ -41,6 +41,9 @@ class Sample:
     done: frozenset[str]
     counts: dict[str, int]
     state: str | None
+    applying: bool = False
+    """A large commit's staged parts were still being merged (engine/wordcount.lua): the
+    counts are between two consistent states, so the cut is not one to judge."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,13 +176,14 @@ class DB:
         pipe = client.pipeline(transaction=True)
         pipe.zrange(keys.counts, 0, -1, withscores=True)
         pipe.smembers(keys.done)
-        pipe.hget(keys.job, "state")
-        counts, done, state = pipe.execute()
+        pipe.hmget(keys.job, "state", "applying")
+        counts, done, (state, applying) = pipe.execute()
         return Sample(
             time=now,
             done=frozenset(_text(e) for e in done),
             counts={decode(word): int(score) for word, score in counts},
             state=None if state is None else _text(state),
+            applying=int(applying or 0) > 0,
         )
 
     def final_state(self, keys: JobKeys) -> FinalState:

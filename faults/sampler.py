@@ -61,6 +61,8 @@ class Sampler:
             client.connection_pool.disconnect()
             return  # down, paused or loading: try again next tick
         self.reads += 1
+        if sample.applying:
+            return  # a large commit is being merged in bounded steps: not a consistent cut
         if self.finished_at is None and sample.state in FINISHED_STATES:
             self.finished_at = sample.time
         last = self.samples[-1] if self.samples else None

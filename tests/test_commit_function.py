@@ -108,13 +108,13 @@ def _raw_commit(
     consumer: str,
     ids: Any,
     pairs: bytes,
-    sizes: Any = b"",
+    parts: Any = 0,
     stage_keys: list[str] | None = None,
 ) -> Any:
     ids_arg = ids if isinstance(ids, bytes) else msgpack.packb(ids, use_bin_type=False)
-    sizes_arg = sizes if isinstance(sizes, bytes) else msgpack.packb(sizes, use_bin_type=False)
-    all_keys = [keys.tasks, keys.counts, keys.job, keys.done, *(stage_keys or [])]
-    args = [GROUP, consumer, ids_arg, pairs, 100, sizes_arg]
+    all_keys = [keys.tasks, keys.counts, keys.job, keys.done, keys.applying,
+                *(stage_keys or [])]  # fmt: skip
+    args = [GROUP, consumer, ids_arg, pairs, 100, parts]
     return Library(client).fcall("wc_commit", all_keys, args)
 
 
@@ -131,7 +131,7 @@ def test_invalid_pairs_are_rejected_with_nothing_written(
     assert state_of(redis_client, job3) == before
     # The stage function validates the same way.
     with pytest.raises(rex.ResponseError, match="invalid payload"):
-        worker.stage(delivery.entry_id, BAD_PAIRS[name])
+        worker.stage(worker.stage_key(delivery.entry_id), delivery.entry_id, 1, BAD_PAIRS[name])
     assert state_of(redis_client, job3) == before
     # The task is still the worker's, and a good commit goes through.
     assert worker.commit([delivery.entry_id], pairs_of(good=1), 100).accepted
@@ -139,17 +139,17 @@ def test_invalid_pairs_are_rejected_with_nothing_written(
 
 
 @pytest.mark.parametrize(
-    ("ids", "sizes"),
+    ("ids", "parts"),
     [
-        (b"\xc1", []),  # entry IDs not msgpack
-        ([], []),  # empty batch
-        (None, b"\xc1"),  # staging sizes not msgpack
-        (None, [3]),  # a staging size but no staging key
+        (b"\xc1", 0),  # entry IDs not msgpack
+        ([], 0),  # empty batch
+        (None, "many"),  # part count not a number
+        (None, 3),  # staged parts but no staging key
     ],
-    ids=["bad-ids", "empty-batch", "bad-sizes", "sizes-without-keys"],
+    ids=["bad-ids", "empty-batch", "bad-parts", "parts-without-key"],
 )
 def test_invalid_commit_arguments_are_rejected(
-    redis_client: redis.Redis, job3: JobKeys, ids: Any, sizes: Any
+    redis_client: redis.Redis, job3: JobKeys, ids: Any, parts: Any
 ) -> None:
     delivery = read_one(session_for(redis_client, job3, "w1"))
     before = state_of(redis_client, job3)
@@ -160,7 +160,7 @@ def test_invalid_commit_arguments_are_rejected(
             "w1",
             [delivery.entry_id] if ids is None else ids,
             pairs_of(a=1),
-            sizes,
+            parts,
         )
     assert state_of(redis_client, job3) == before
 
@@ -168,23 +168,50 @@ def test_invalid_commit_arguments_are_rejected(
 # --- staging ---------------------------------------------------------------------------
 
 
-def test_staged_and_inline_counts_merge_in_one_commit(
+def test_staged_parts_are_checked_at_commit_and_applied_one_per_call(
     redis_client: redis.Redis, job3: JobKeys
 ) -> None:
     worker = session_for(redis_client, job3, "w1")
     delivery = read_one(worker)
-    stage_key = job3.stage(delivery.entry_id)
-    assert worker.stage(delivery.entry_id, pairs_of(a=1, b=2))
-    assert worker.stage(delivery.entry_id, pairs_of(c=3))
-    assert worker.stage(delivery.entry_id, pairs_of(c=3))  # idempotent
-    assert redis_client.hlen(stage_key) == 3
+    stage_key = worker.stage_key(delivery.entry_id)
+    assert worker.stage(stage_key, delivery.entry_id, 1, pairs_of(a=1, b=2))
+    assert worker.stage(stage_key, delivery.entry_id, 2, pairs_of(c=3))
+    assert worker.stage(stage_key, delivery.entry_id, 2, pairs_of(c=3))  # idempotent
+    assert redis_client.hlen(stage_key) == 2
     assert 0 < redis_client.pttl(stage_key) <= 24 * 3600 * 1000
     assert redis_client.zcard(job3.counts) == 0  # staging counts nothing yet
 
-    result = worker.commit([delivery.entry_id], pairs_of(a=10, d=4), 100, staged=3)
+    result = worker.commit([delivery.entry_id], pairs_of(a=10, d=4), 100, stage_key, 2)
     assert result.accepted
+    assert counts_in(redis_client, job3) == {"a": 10, "d": 4}
+    info = read_job(redis_client, job3)
+    assert info is not None and info.applying == 1 and info.tasks_done == 1
+    assert redis_client.pttl(stage_key) == -1  # an application in flight never expires
+    assert worker.apply(stage_key) == 1  # one part per call
+    assert worker.apply(stage_key) == 0
+    assert worker.apply(stage_key) == 0  # applying again changes nothing
     assert counts_in(redis_client, job3) == {"a": 11, "b": 2, "c": 3, "d": 4}
-    assert not redis_client.exists(stage_key)
+    assert not redis_client.exists(stage_key) and not redis_client.exists(job3.applying)
+    info = read_job(redis_client, job3)
+    assert info is not None and info.applying == 0
+
+
+def test_the_job_finishes_only_once_every_part_is_applied(
+    redis_client: redis.Redis, job3: JobKeys
+) -> None:
+    worker = session_for(redis_client, job3, "w1")
+    deliveries = [read_one(worker) for _ in range(3)]
+    ids = [d.entry_id for d in deliveries]
+    assert worker.commit(ids[:2], pairs_of(x=1), 100).accepted
+    stage_key = worker.stage_key(ids[2])
+    assert worker.stage(stage_key, ids[2], 1, pairs_of(y=1))
+    assert worker.commit(ids[2:], b"", 100, stage_key, 1).accepted
+    info = read_job(redis_client, job3)
+    assert info is not None and info.state == "ready" and info.tasks_done == 3
+    assert not worker.finished()  # and it resumes the application the commit left
+    info = read_job(redis_client, job3)
+    assert info is not None and info.state == "done" and info.applying == 0
+    assert counts_in(redis_client, job3) == {"x": 1, "y": 1}
 
 
 def test_incomplete_stage_is_refused_then_restaged(
@@ -192,27 +219,60 @@ def test_incomplete_stage_is_refused_then_restaged(
 ) -> None:
     worker = session_for(redis_client, job3, "w1")
     delivery = read_one(worker)
-    stage_key = job3.stage(delivery.entry_id)
-    assert worker.stage(delivery.entry_id, pairs_of(a=1, b=2, c=3))
-    redis_client.hdel(stage_key, "b")  # as if Redis rolled back to an older snapshot
+    stage_key = worker.stage_key(delivery.entry_id)
+    assert worker.stage(stage_key, delivery.entry_id, 1, pairs_of(a=1))
+    assert worker.stage(stage_key, delivery.entry_id, 2, pairs_of(b=2))
+    redis_client.hdel(stage_key, "2")  # as if Redis rolled back to an older snapshot
     before = state_of(redis_client, job3)
-    result = worker.commit([delivery.entry_id], b"", 100, staged=3)
+    result = worker.commit([delivery.entry_id], b"", 100, stage_key, 2)
     assert not result.accepted and result.reason == "stage-incomplete"
     assert state_of(redis_client, job3) == before
-    assert worker.stage(delivery.entry_id, pairs_of(a=1, b=2, c=3))
-    assert worker.commit([delivery.entry_id], b"", 100, staged=3).accepted
-    assert counts_in(redis_client, job3) == {"a": 1, "b": 2, "c": 3}
+    worker.discard_stage(stage_key)
+    assert not redis_client.exists(stage_key)
+    again = worker.stage_key(delivery.entry_id)
+    assert again != stage_key
+    assert worker.stage(again, delivery.entry_id, 1, pairs_of(a=1))
+    assert worker.stage(again, delivery.entry_id, 2, pairs_of(b=2))
+    assert worker.commit([delivery.entry_id], b"", 100, again, 2).accepted
+    worker.apply_all(again)
+    assert counts_in(redis_client, job3) == {"a": 1, "b": 2}
+
+
+def test_a_stage_with_extra_parts_is_refused(redis_client: redis.Redis, job3: JobKeys) -> None:
+    """Exact content: a part beyond the count (e.g. a leftover) is not ignored."""
+    worker = session_for(redis_client, job3, "w1")
+    delivery = read_one(worker)
+    stage_key = worker.stage_key(delivery.entry_id)
+    for number in (1, 2, 3):
+        assert worker.stage(stage_key, delivery.entry_id, number, pairs_of(a=number))
+    result = worker.commit([delivery.entry_id], b"", 100, stage_key, 2)
+    assert not result.accepted and result.reason == "stage-incomplete"
+
+
+def test_a_committed_stage_is_never_discarded(redis_client: redis.Redis, job3: JobKeys) -> None:
+    """A commit whose reply was lost looks refused to its worker; its stage must stay."""
+    worker = session_for(redis_client, job3, "w1")
+    delivery = read_one(worker)
+    stage_key = worker.stage_key(delivery.entry_id)
+    assert worker.stage(stage_key, delivery.entry_id, 1, pairs_of(a=1))
+    assert worker.commit([delivery.entry_id], b"", 100, stage_key, 1).accepted
+    worker.discard_stage(stage_key)
+    assert redis_client.exists(stage_key)
+    worker.apply_all(stage_key)
+    assert counts_in(redis_client, job3) == {"a": 1}
 
 
 def test_stage_refuses_non_owners(redis_client: redis.Redis, job3: JobKeys) -> None:
     owner = session_for(redis_client, job3, "owner")
     other = session_for(redis_client, job3, "other")
     delivery = read_one(owner)
-    assert not other.stage(delivery.entry_id, pairs_of(a=1))
-    assert not redis_client.exists(job3.stage(delivery.entry_id))
+    key = other.stage_key(delivery.entry_id)
+    assert not other.stage(key, delivery.entry_id, 1, pairs_of(a=1))
+    assert not redis_client.exists(key)
     # Nor may anyone stage a task nobody was given.
-    assert not owner.stage("3-0", pairs_of(a=1))
-    assert not redis_client.exists(job3.stage("3-0"))
+    key = owner.stage_key("3-0")
+    assert not owner.stage(key, "3-0", 1, pairs_of(a=1))
+    assert not redis_client.exists(key)
 
 
 # --- renew -----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 
-from engine import __version__, connection, crashpoints
+from engine import __version__, connection, crashpoints, replication_cli
 from engine.errors import ConfigError, JobFailedError, WordCountError
 from engine.nodes.base import Persistence
 from engine.output import format_top, write_counts
@@ -159,6 +159,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _chunk_option(run, used=True)
     _engine_option(run)
+    replication_cli.add_run_options(run)
     run.set_defaults(func=cmd_run)
 
 
@@ -181,6 +182,7 @@ def _add_worker(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="how long to wait for the job to appear (default 30)",
     )
     _engine_option(worker)
+    replication_cli.add_worker_options(worker)
     worker.set_defaults(func=cmd_worker)
 
 
@@ -219,6 +221,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         engine=args.engine,
         chunk_bytes=_chunk_bytes(args),
     )
+    replication_cli.apply_run(args, options)
     result = run(options)
     info = result.info
     print(
@@ -237,6 +240,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from engine.plugins import load_engine
 
     url = _require_url(args)
+    replication_cli.apply_worker(args)
     engine = load_engine(args.engine)
     crashpoints.install_from_env()
     client = connection.connect(url)

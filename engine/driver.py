@@ -53,6 +53,8 @@ class RunOptions:
     worker_env: dict[str, str] = dataclasses.field(default_factory=dict)
     engine: str | None = None
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    replicas: int = 0
+    """Embedded mode: replicas (with 3 Sentinels) besides the primary; 0, one plain Redis."""
 
 
 @dataclasses.dataclass
@@ -88,7 +90,7 @@ def run(options: RunOptions) -> RunResult:
         if options.redis_url is None:
             from engine.nodes.factory import embedded_node
 
-            node = embedded_node(persistence=options.persistence)
+            node = embedded_node(persistence=options.persistence, replicas=options.replicas)
             node.start()
         url = options.redis_url or node.url  # type: ignore[union-attr]
         client = connection.connect(url)

@@ -26,6 +26,7 @@ from engine.errors import InputError, JobNotFoundError
 from engine.inputs import iter_blocks
 from engine.job import JobSettings
 from engine.keys import JobKeys
+from engine.replica_sync import ReplicaSync
 from engine.session import (
     CommitResult,
     Delivery,
@@ -121,6 +122,7 @@ class Worker:
         self.stats = WorkerStats()
         self.settings = JobSettings()
         self._stale_checked = float("-inf")
+        self.sync = ReplicaSync.from_env()  # --sync-replicas: WAIT after each commit
 
     def run(self) -> WorkerStats:
         """Work until the job is finished.
@@ -308,7 +310,7 @@ class Worker:
                     return CommitResult(False, "not-owner")
                 staged, inline = n_pairs, pack_pairs([])
             cp.reach(cp.WORKER_BEFORE_COMMIT, **self._batch_context(batch))
-            result = self.session.commit(batch.entry_ids, inline, batch.nbytes, staged)
+            result = self.sync.commit(self.session, batch.entry_ids, inline, batch.nbytes, staged)
             if result.reason != "stage-incomplete":
                 return result
         return result

@@ -1,0 +1,129 @@
+"""``--sync-replicas K``: a commit counts as done only once K replicas have it.
+
+Redis replicates asynchronously, so a commit the primary accepted can vanish in a
+failover, and its tasks are then counted again. After each accepted commit the worker
+sends ``WAIT K timeout`` on the connection that committed (WAIT waits for that
+connection's last write, so it must be the same TCP connection, and must never be
+silently resent on a new one). If fewer than K replicas answer, or the connection
+breaks, the worker commits the same batch again, which is idempotent: on a new primary
+that lacks the commit it is accepted; where the commit survived it is refused, and the
+worker checks that every task is in the job's acknowledged set and waits again. Only a
+commit whose tasks are no longer this worker's is given up, and the batch is recounted
+elsewhere (the engine stays exact; the checker counts it as recomputed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+
+import redis
+import redis.exceptions as rex
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from engine import commitlog, connection
+from engine.errors import ConfigError, RedisUnavailableError
+from engine.keys import SYNC_CHANNEL
+from engine.session import CommitResult, WorkerSession
+
+log = logging.getLogger("wordcount.replica_sync")
+SYNC_ENV = "WORDCOUNT_SYNC_REPLICAS"
+WAIT_TIMEOUT_MS = 2000
+"""How long one WAIT may take before the worker commits again (perhaps on a new primary)."""
+
+
+def replicas_from_env() -> int:
+    """K from ``$WORDCOUNT_SYNC_REPLICAS`` (0 when unset: no waiting)."""
+    text = os.environ.get(SYNC_ENV, "").strip()
+    if not text:
+        return 0
+    if not text.isdigit():
+        raise ConfigError(f"${SYNC_ENV} {text!r} is not a number of replicas: use 0, 1, 2, ...")
+    return int(text)
+
+
+class ReplicaSync:
+    """Commits through a dedicated connection, each followed by WAIT for ``replicas``."""
+
+    def __init__(self, replicas: int, timeout_ms: int = WAIT_TIMEOUT_MS) -> None:
+        self.replicas = replicas
+        self.timeout_ms = timeout_ms
+        self._own: WorkerSession | None = None
+
+    @classmethod
+    def from_env(cls) -> ReplicaSync:
+        """K from the environment; also starts the commit log if one is asked for."""
+        commitlog.activate_from_env()
+        return cls(replicas_from_env())
+
+    def _session(self, session: WorkerSession) -> WorkerSession:
+        """The worker's session, on one connection of its own that never retries by itself."""
+        if self._own is None:
+            client = redis.Redis(
+                connection_pool=session.client.connection_pool, single_connection_client=True
+            )
+            assert client.connection is not None
+            client.connection.retry = Retry(NoBackoff(), 0)
+            self._own = WorkerSession(
+                client, session.keys, consumer=session.consumer, deadline_s=session.deadline_s
+            )
+        return self._own
+
+    def commit(
+        self,
+        session: WorkerSession,
+        entry_ids: Sequence[str],
+        packed: bytes,
+        nbytes: int,
+        staged: int = 0,
+    ) -> CommitResult:
+        """Commit, then wait until ``replicas`` replicas have it (see the module doc)."""
+        if self.replicas <= 0:
+            return session.commit(entry_ids, packed, nbytes, staged)
+        own = self._session(session)
+        result = own.commit(entry_ids, packed, nbytes, staged)
+        if not result.accepted:
+            return result
+        give_up = time.monotonic() + session.deadline_s
+        while not self._replicated(own.client):
+            if time.monotonic() > give_up:
+                raise RedisUnavailableError(
+                    f"fewer than {self.replicas} replicas acknowledged a commit for "
+                    f"{session.deadline_s:.0f} s: start the missing replicas, or lower "
+                    "--sync-replicas"
+                )
+            again = own.commit(entry_ids, packed, nbytes, staged)
+            if again.accepted:
+                log.info("commit of %s repeated on a primary that lacked it", list(entry_ids))
+                continue
+            if not self._all_done(own, entry_ids):
+                log.warning("commit of %s lost with its claims: %s", list(entry_ids), again)
+                return again
+            self._mark(own.client)  # the commit is in: wait for this primary's offset
+        return result
+
+    def _replicated(self, client: redis.Redis) -> bool:
+        """WAIT on the committing connection; a broken one counts as not replicated."""
+        try:
+            acked = int(client.wait(self.replicas, self.timeout_ms))
+        except (rex.ConnectionError, rex.TimeoutError):
+            return False
+        except rex.ResponseError as exc:  # e.g. WAIT refused on a replica
+            log.info("WAIT refused: %s", exc)
+            return False
+        return acked >= self.replicas
+
+    @staticmethod
+    def _mark(client: redis.Redis) -> None:
+        """Give the connection this primary's current offset: PUBLISH is replicated."""
+        with contextlib.suppress(RedisUnavailableError):  # then the next WAIT fails too
+            connection.call(client, lambda: client.publish(SYNC_CHANNEL, b""), deadline_s=5.0)
+
+    @staticmethod
+    def _all_done(own: WorkerSession, entry_ids: Sequence[str]) -> bool:
+        flags = own._call(lambda: own.client.smismember(own.keys.done, list(entry_ids)))
+        return all(bool(flag) for flag in flags)

@@ -19,6 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import redis
 import redis.exceptions as rex
@@ -46,6 +47,20 @@ def replicas_from_env() -> int:
     return int(text)
 
 
+class _Pinned(redis.Redis):
+    """A single-connection client that reconnects through the pool's connection class.
+
+    redis-py reconnects a single connection inside ``send_command``, past the Sentinel
+    connection's ``connect``, so after a failover it kept dialling the old master; calling
+    ``connect`` first (a no-op while connected) asks the Sentinels again.
+    """
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        assert self.connection is not None
+        self.connection.connect()  # type: ignore[no-untyped-call]
+        return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+
+
 class ReplicaSync:
     """Commits through a dedicated connection, each followed by WAIT for ``replicas``."""
 
@@ -63,9 +78,12 @@ class ReplicaSync:
     def _session(self, session: WorkerSession) -> WorkerSession:
         """The worker's session, on one connection of its own that never retries by itself."""
         if self._own is None:
-            client = redis.Redis(
-                connection_pool=session.client.connection_pool, single_connection_client=True
-            )
+            pool = session.client.connection_pool
+
+            def dedicated() -> redis.Redis:  # takes a connection now: Redis may be down
+                return _Pinned(connection_pool=pool, single_connection_client=True)
+
+            client = session._call(dedicated)
             assert client.connection is not None
             client.connection.retry = Retry(NoBackoff(), 0)
             self._own = WorkerSession(

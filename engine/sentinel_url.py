@@ -1,6 +1,10 @@
 """``redis+sentinel://`` URLs: a client for whichever server the Sentinels call the master.
 
-``redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/MASTER_NAME[/DB]``
+``redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/MASTER_NAME[/DB][?map=A:P=B:Q,...]``
+
+``map`` rewrites the master address the Sentinels announce before connecting, for
+clients that reach the nodes at other addresses than the Sentinels do (behind a proxy
+or NAT, or containers whose published ports differ from their network's).
 
 The password is the data nodes' (the same on the primary and every replica); the
 Sentinels are asked without one. The client is redis-py's Sentinel master client: every
@@ -14,9 +18,11 @@ from __future__ import annotations
 import dataclasses
 import re
 import urllib.parse
+from typing import Any
 
 import redis
-from redis.sentinel import Sentinel
+from redis.connection import ConnectionPool
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from engine.errors import ConfigError
 
@@ -37,6 +43,7 @@ class SentinelAddress:
     db: int = 0
     password: str | None = None
     username: str | None = None
+    address_map: tuple[tuple[tuple[str, int], tuple[str, int]], ...] = ()
 
     def url(self) -> str:
         """The URL again (with the password: for workers' environment only)."""
@@ -45,7 +52,9 @@ class SentinelAddress:
             auth = f"{urllib.parse.quote(self.username or '', safe='')}:" \
                    f"{urllib.parse.quote(self.password, safe='')}@"  # fmt: skip
         hosts = ",".join(f"{h}:{p}" for h, p in self.sentinels)
-        return f"{SCHEME}{auth}{hosts}/{self.master_name}/{self.db}"
+        query = ",".join(f"{a[0]}:{a[1]}={b[0]}:{b[1]}" for a, b in self.address_map)
+        tail = f"?map={query}" if query else ""
+        return f"{SCHEME}{auth}{hosts}/{self.master_name}/{self.db}{tail}"
 
 
 def is_sentinel_url(url: str) -> bool:
@@ -55,6 +64,7 @@ def is_sentinel_url(url: str) -> bool:
 def redact(url: str) -> str:
     """The URL without its password."""
     rest = url[len(SCHEME) :] if is_sentinel_url(url) else url
+    rest = rest.partition("?")[0]
     netloc, slash, path = rest.partition("/")
     if "@" in netloc:
         netloc = ":***@" + netloc.rpartition("@")[2]
@@ -65,7 +75,8 @@ def parse(url: str) -> SentinelAddress:
     """Read a ``redis+sentinel://`` URL; a bad one is a ConfigError naming the bad part."""
     if not is_sentinel_url(url):
         raise ConfigError(f"{redact(url)!r} is not a Sentinel URL: {_USAGE}")
-    netloc, _, path = url[len(SCHEME) :].partition("/")
+    rest, _, query = url[len(SCHEME) :].partition("?")
+    netloc, _, path = rest.partition("/")
     user = password = None
     if "@" in netloc:
         auth, _, netloc = netloc.rpartition("@")
@@ -81,7 +92,22 @@ def parse(url: str) -> SentinelAddress:
         if not parts[1].isdigit():
             raise ConfigError(f"database {parts[1]!r} in {redact(url)!r} is not a number: {_USAGE}")
         db = int(parts[1])
-    return SentinelAddress(sentinels, parts[0], db, password, user)
+    return SentinelAddress(sentinels, parts[0], db, password, user, _address_map(query, url))
+
+
+def _address_map(query: str, url: str) -> tuple[tuple[tuple[str, int], tuple[str, int]], ...]:
+    pairs = []
+    for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        if key != "map":
+            raise ConfigError(f"unknown option {key!r} in {redact(url)!r}: only map= is known")
+        for item in value.split(","):
+            announced, sep, reached = item.partition("=")
+            if not sep:
+                raise ConfigError(
+                    f"map entry {item!r} in {redact(url)!r} is not HOST:PORT=HOST:PORT"
+                )
+            pairs.append((_host_port(announced, url), _host_port(reached, url)))
+    return tuple(pairs)
 
 
 def _host_port(part: str, url: str) -> tuple[str, int]:
@@ -106,6 +132,8 @@ def connect(url: str, *, socket_timeout: float) -> redis.Redis:
     )
     client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
         address.master_name,
+        connection_pool_class=_MappedPool,
+        address_map=dict(address.address_map),
         db=address.db,
         username=address.username,
         password=address.password,
@@ -114,6 +142,36 @@ def connect(url: str, *, socket_timeout: float) -> redis.Redis:
         health_check_interval=0,
     )
     return client
+
+
+class _MappedPool(SentinelConnectionPool):
+    """A Sentinel pool that rewrites the announced master address through a map.
+
+    Connections ask the pool's proxy object for the address, so the proxy's method is
+    wrapped; ``owns_connection`` compares with the rewritten address, or every released
+    connection would be dropped as belonging to another master.
+    """
+
+    def __init__(self, service_name: str, sentinel_manager: Sentinel, **kwargs: Any) -> None:
+        self.address_map: dict[tuple[str, int], tuple[str, int]] = kwargs.pop("address_map", {})
+        super().__init__(service_name, sentinel_manager, **kwargs)  # type: ignore[no-untyped-call]
+        announced = self.proxy.get_master_address
+        self.proxy.get_master_address = lambda: self._mapped(announced())  # type: ignore[method-assign,no-untyped-call]
+
+    def _mapped(self, address: Any) -> tuple[str, int] | None:
+        if address is None:
+            return None
+        host, port = address
+        key = (host.decode() if isinstance(host, bytes) else str(host), int(port))
+        return self.address_map.get(key, key)
+
+    def owns_connection(self, connection: Any) -> bool:
+        if self.is_master and self._mapped(self.master_address) != (
+            connection.host,
+            connection.port,
+        ):
+            return False
+        return bool(ConnectionPool.owns_connection(self, connection))
 
 
 def describe(client: redis.Redis) -> str | None:

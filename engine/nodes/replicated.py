@@ -80,6 +80,11 @@ class ReplicatedGroup(RedisNode):
         ]
         self.port = self.nodes[0].port
         self.sentinels: list[SentinelProcess] = []
+        self.peer_addresses: dict[int, tuple[str, int]] = {}
+        """Where Sentinels and replicas reach node i, if not at its own port (a proxy);
+        set before :meth:`start`."""
+        self.client_addresses: dict[int, tuple[str, int]] = {}
+        """Where clients reach node i, if not where the Sentinels announce it."""
         self._started = False
 
     def __repr__(self) -> str:
@@ -87,10 +92,16 @@ class ReplicatedGroup(RedisNode):
 
     # --- addresses -----------------------------------------------------------------------
 
+    def peer(self, index: int) -> tuple[str, int]:
+        """The address Sentinels and replicas use for node ``index``."""
+        node = self.nodes[index]
+        return self.peer_addresses.get(index, (node.host, node.port))
+
     @property
     def address(self) -> SentinelAddress:
         hosts = tuple((s.host, s.port) for s in self.sentinels)
-        return SentinelAddress(hosts, MASTER_NAME, 0, self.password)
+        mapping = tuple((self.peer(i), reached) for i, reached in self.client_addresses.items())
+        return SentinelAddress(hosts, MASTER_NAME, 0, self.password, None, mapping)
 
     @property
     def url(self) -> str:
@@ -119,8 +130,8 @@ class ReplicatedGroup(RedisNode):
     def primary_index(self) -> int:
         """The index in :attr:`nodes` of the master the Sentinels name."""
         address = self.master_address()
-        for i, node in enumerate(self.nodes):
-            if address is not None and node.port == address[1]:
+        for i in range(len(self.nodes)):
+            if address is not None and self.peer(i) == address:
                 return i
         raise NodeError(f"no Sentinel of {self!r} names a master among its nodes ({address})")
 
@@ -135,14 +146,14 @@ class ReplicatedGroup(RedisNode):
             primary = self.nodes[0]
             Library(primary.client(socket_timeout=5)).load()
             for node in self.nodes[1:]:
-                self._follow(node, primary)
+                self._follow(node, 0)
             for node in self.nodes[1:]:
                 _wait_for(f"replica {node.port} in sync", functools.partial(_linked, node))
             self.sentinels = [
                 SentinelProcess(
                     master_name=MASTER_NAME,
-                    master_host=self.host,
-                    master_port=primary.port,
+                    master_host=self.peer(0)[0],
+                    master_port=self.peer(0)[1],
                     password=self.password,
                     down_after_ms=self.down_after_ms,
                     host=self.host,
@@ -170,12 +181,16 @@ class ReplicatedGroup(RedisNode):
         finally:
             client.close()
 
-    def _follow(self, node: RedisNode, primary: RedisNode) -> None:
-        """Make ``node`` a replica of ``primary`` (authenticating with the shared password)."""
+    def _follow(self, node: RedisNode, primary: int) -> None:
+        """Make ``node`` a replica of node ``primary`` (with the shared password), announcing
+        itself at its peer address."""
         client = node.client(socket_timeout=5)
         try:
             client.config_set("masterauth", self.password)
-            client.replicaof(primary.host, primary.port)
+            host, port = self.peer(self.nodes.index(node))
+            client.config_set("replica-announce-ip", host)
+            client.config_set("replica-announce-port", port)
+            client.replicaof(*self.peer(primary))
         finally:
             client.close()
 
@@ -200,7 +215,8 @@ class ReplicatedGroup(RedisNode):
             time.sleep(downtime_s)
         if not self.is_running():
             address = self.master_address()
-            first = next((n for n in self.nodes if (n.host, n.port) == address), self.nodes[0])
+            index = next((i for i in range(len(self.nodes)) if self.peer(i) == address), 0)
+            first = self.nodes[index]
             first.restart(wipe=wipe)
         for i, node in enumerate(self.nodes):
             if not node.is_running():
@@ -243,16 +259,16 @@ class ReplicatedGroup(RedisNode):
         node = self.nodes[index]
         node.kill()
         others_up = any(n.is_running() for i, n in enumerate(self.nodes) if i != index)
-        if others_up and self.master_address() == (node.host, node.port):
+        if others_up and self.master_address() == self.peer(index):
             _wait_for(
                 "a failover away from the killed master",
-                lambda: self.master_address() not in (None, (node.host, node.port)),
+                lambda: self.master_address() not in (None, self.peer(index)),
                 failover_timeout_s,
             )
         node.restart(wipe=wipe)
         master = self.master_address()
-        if master is not None and master != (node.host, node.port):
-            self._follow(node, self.nodes[self.primary_index()])
+        if master is not None and master != self.peer(index):
+            self._follow(node, self.primary_index())
 
     def pause_node(self, index: int) -> None:
         self.nodes[index].pause()

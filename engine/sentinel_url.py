@@ -51,10 +51,15 @@ class SentinelAddress:
         if self.password is not None:
             auth = f"{urllib.parse.quote(self.username or '', safe='')}:" \
                    f"{urllib.parse.quote(self.password, safe='')}@"  # fmt: skip
-        hosts = ",".join(f"{h}:{p}" for h, p in self.sentinels)
-        query = ",".join(f"{a[0]}:{a[1]}={b[0]}:{b[1]}" for a, b in self.address_map)
+        hosts = ",".join(_join(a) for a in self.sentinels)
+        query = ",".join(f"{_join(a)}={_join(b)}" for a, b in self.address_map)
         tail = f"?map={query}" if query else ""
         return f"{SCHEME}{auth}{hosts}/{self.master_name}/{self.db}{tail}"
+
+
+def _join(address: tuple[str, int]) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def is_sentinel_url(url: str) -> bool:

@@ -27,7 +27,12 @@ from engine.nodes.replicated import ReplicatedGroup
 from engine.plugins import DefaultEngine, Engine, Runnable
 
 GATE_ENV = "WORDCOUNT_GATE_DIR"
+SLOW_ENV = "WORDCOUNT_SLOW_COUNT_MS"
 GATE_TIMEOUT_S = 120.0
+FAILOVER_WAIT_S = 60.0
+"""How long a killed primary stays down waiting for its failover. A Sentinel will not
+start a second failover of one master within twice its failover timeout (8 s here), so
+kills faster than that can outrun it."""
 
 
 def kill_primary(group: ReplicatedGroup) -> dict[str, Any]:
@@ -101,7 +106,7 @@ class RandomKiller:
             try:
                 self.group.kill_node(index)
                 time.sleep(self.downtime_s)
-                self.group.restart_node(index)
+                self.group.restart_node(index, failover_timeout_s=FAILOVER_WAIT_S)
                 self.actions.append({"killed": index, "t": time.time()})
             except BaseException as exc:  # reported by stop(), not lost in a thread
                 self.errors.append(exc)
@@ -133,13 +138,18 @@ def small_batches() -> Engine:
 def gate_hook() -> Callable[[str, dict[str, Any]], None]:
     """Hold this process after its first accepted commit until ``$GATE_DIR/go`` exists.
 
-    It writes ``$GATE_DIR/committed-<pid>`` first, so the test knows when to act.
+    It writes ``$GATE_DIR/committed-<pid>`` first, so the test knows when to act. With
+    ``$WORDCOUNT_SLOW_COUNT_MS`` it also sleeps that long after counting each task, so
+    that a job lasts long enough for periodic faults.
     Install with ``WORDCOUNT_CRASH_HOOK=faults.replication_nemesis:gate_hook``.
     """
     folder = Path(os.environ[GATE_ENV])
+    slow_s = float(os.environ.get(SLOW_ENV, "0")) / 1000
     held = threading.Event()
 
     def hook(point: str, context: dict[str, Any]) -> None:
+        if point == cp.WORKER_AFTER_COUNT and slow_s > 0:
+            time.sleep(slow_s)
         if point != cp.WORKER_AFTER_COMMIT or not context.get("accepted") or held.is_set():
             return
         held.set()

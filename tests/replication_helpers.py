@@ -23,7 +23,7 @@ from engine.serial import count_tasks
 from engine.supervisor import URL_ENV
 from engine.tokenize import Tokenizer
 from faults.recompute import RecomputeReport, check_recomputed, read_commit_log
-from faults.replication_nemesis import GATE_ENV
+from faults.replication_nemesis import GATE_ENV, SLOW_ENV
 
 JOB_TIMEOUT_S = 240.0
 SMALL_BATCHES = "faults.replication_nemesis:small_batches"
@@ -58,7 +58,9 @@ def group() -> Iterator[ReplicatedGroup]:
 class Job:
     """``wordcount run`` on a group's Sentinel URL, with a commit log and a gate."""
 
-    def __init__(self, tmp: Path, url: str, inputs: Path, *args: str, gate: bool = True) -> None:
+    def __init__(
+        self, tmp: Path, url: str, inputs: Path, *args: str, gate: bool = True, slow_ms: int = 0
+    ) -> None:
         self.log_dir = tmp / "commits"
         self.gate_dir = tmp / "gate"
         self.gate_dir.mkdir()
@@ -67,6 +69,7 @@ class Job:
         if gate:
             env[HOOK_ENV] = "faults.replication_nemesis:gate_hook"
             env[GATE_ENV] = str(self.gate_dir)
+            env[SLOW_ENV] = str(slow_ms)
         cmd = [sys.executable, "-m", "engine", "run", str(inputs), "--no-progress",
                "--claim-timeout", "20s", "--engine", SMALL_BATCHES,
                "--output", str(self.output), *args]  # fmt: skip

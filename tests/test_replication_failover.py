@@ -5,6 +5,7 @@ without losing anything, and one node back lets the job finish."""
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 
@@ -62,6 +63,52 @@ def test_two_of_three_down_stops_progress_until_one_is_back(
         nemesis.restart_killed(group, limit=1)
         counts = job.finish()
     finally:
+        job.kill()
+    assert counts == serial_counts(inputs)
+    report = job.report()
+    assert report.recomputed == {}, report.summary()
+
+
+def test_random_node_killed_every_three_seconds(
+    group: ReplicatedGroup, tmp_path: Path, redis_backend: str
+) -> None:
+    """One node at a time down (f = 1), again and again: exact, nothing recomputed."""
+    inputs = make_inputs(tmp_path / "in", files=60)
+    job = Job(tmp_path, group.url, inputs, "--workers", "2", "--sync-replicas", "1", slow_ms=200)
+    killer = nemesis.RandomKiller(group, every_s=3.0, rng=random.Random(7))
+    try:
+        job.wait_gate()
+        killer.start()
+        job.open_gate()
+        counts = job.finish()
+    finally:
+        actions = killer.stop()
+        job.kill()
+    assert actions, "the job ended before any node was killed"
+    assert counts == serial_counts(inputs)
+    report = job.report()
+    print(f"random kills {actions}: {report.summary()}")
+    assert report.recomputed == {}, report.summary()
+
+
+def test_primary_paused_past_down_after(
+    group: ReplicatedGroup, tmp_path: Path, redis_backend: str
+) -> None:
+    """A primary frozen past the Sentinels' down-after time is failed over while frozen
+    and wakes up as a stale master, then is demoted: exact, nothing recomputed."""
+    inputs = make_inputs(tmp_path / "in")
+    job = Job(tmp_path, group.url, inputs, "--workers", "2", "--sync-replicas", "1")
+    try:
+        job.wait_gate()
+        primary = group.primary_index()
+        old = group.peer(primary)
+        group.pause_node(primary)
+        job.open_gate()
+        group.wait_failover(old)
+        group.resume_node(primary)
+        counts = job.finish()
+    finally:
+        group.resume_node(primary)
         job.kill()
     assert counts == serial_counts(inputs)
     report = job.report()

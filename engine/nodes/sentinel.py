@@ -35,7 +35,7 @@ class SentinelProcess:
         password: str,
         quorum: int = 2,
         down_after_ms: int = 1000,
-        failover_timeout_ms: int = 6000,
+        failover_timeout_ms: int = 4000,
         host: str = "127.0.0.1",
         binary: str | None = None,
     ) -> None:

@@ -18,6 +18,7 @@ from engine.commitlog import LOG_ENV
 from engine.crashpoints import HOOK_ENV
 from engine.inputs import expand_inputs
 from engine.nodes.replicated import ReplicatedGroup
+from engine.nodes.replicated_docker import DockerReplicatedGroup
 from engine.output import read_counts_file
 from engine.serial import count_tasks
 from engine.supervisor import URL_ENV
@@ -45,9 +46,10 @@ def serial_counts(folder: Path) -> Counter[str]:
 
 
 @pytest.fixture
-def group() -> Iterator[ReplicatedGroup]:
-    """A started primary, 2 replicas and 3 Sentinels (local processes)."""
-    made = ReplicatedGroup(2, backend="process")
+def group(redis_backend: str) -> Iterator[ReplicatedGroup]:
+    """A started primary, 2 replicas and 3 Sentinels: local processes, or containers on a
+    private Docker network."""
+    made = DockerReplicatedGroup(2) if redis_backend == "docker" else ReplicatedGroup(2)
     made.start()
     try:
         yield made

@@ -16,11 +16,13 @@ from engine.nodes.replicated import ReplicatedGroup
 from faults import replication_nemesis as nemesis
 
 __all__ = ["group"]
-pytestmark = pytest.mark.parametrize("redis_backend", ["process"], indirect=True)
+BOTH = pytest.mark.parametrize("redis_backend", ["process", "docker"], indirect=True)
+PROCESS = pytest.mark.parametrize("redis_backend", ["process"], indirect=True)
 STALL_OBSERVED_S = 3.0
 """How long the test watches a job that must not progress (an observation, not a limit)."""
 
 
+@BOTH
 def test_primary_killed_mid_job_fails_over_without_recomputing(
     group: ReplicatedGroup, tmp_path: Path, redis_backend: str
 ) -> None:
@@ -41,6 +43,7 @@ def test_primary_killed_mid_job_fails_over_without_recomputing(
     assert set(report.acknowledged) == set(range(40)), report.summary()
 
 
+@BOTH
 @pytest.mark.parametrize("victims", ["both-replicas", "primary-and-replica"])
 def test_two_of_three_down_stops_progress_until_one_is_back(
     group: ReplicatedGroup, tmp_path: Path, redis_backend: str, victims: str
@@ -69,6 +72,7 @@ def test_two_of_three_down_stops_progress_until_one_is_back(
     assert report.recomputed == {}, report.summary()
 
 
+@PROCESS
 def test_random_node_killed_every_three_seconds(
     group: ReplicatedGroup, tmp_path: Path, redis_backend: str
 ) -> None:
@@ -91,6 +95,7 @@ def test_random_node_killed_every_three_seconds(
     assert report.recomputed == {}, report.summary()
 
 
+@PROCESS
 def test_primary_paused_past_down_after(
     group: ReplicatedGroup, tmp_path: Path, redis_backend: str
 ) -> None:

@@ -104,10 +104,10 @@ def embedded_node(
         )
     if replicas:
         from engine.nodes.replicated import ReplicatedGroup
+        from engine.nodes.replicated_docker import DockerReplicatedGroup
 
-        return ReplicatedGroup(
-            replicas, backend=backend, persistence=persistence, password=password, host=host
-        )
+        kind = DockerReplicatedGroup if backend == "docker" else ReplicatedGroup
+        return kind(replicas, persistence=persistence, password=password, host=host)
     return make_node(
         backend, port=port, password=password, data_dir=data_dir, persistence=persistence, host=host
     )

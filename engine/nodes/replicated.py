@@ -19,7 +19,7 @@ import contextlib
 import functools
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 
@@ -35,6 +35,18 @@ MASTER_NAME = "wordcount"
 SENTINELS = 3
 SETTLE_TIMEOUT_S = 30.0
 """How long a start, a failover or a resync may take before it is reported as failed."""
+
+
+class Sentinel(Protocol):
+    """What the group needs of a Sentinel, process or container."""
+
+    host: str
+    port: int
+
+    def start(self) -> None: ...
+    def kill(self) -> None: ...
+    def close(self) -> None: ...
+    def client(self, timeout_s: float = 1.0) -> redis.Redis: ...
 
 
 def _wait_for(what: str, check: Callable[[], bool], timeout_s: float = SETTLE_TIMEOUT_S) -> None:
@@ -74,12 +86,10 @@ class ReplicatedGroup(RedisNode):
         self.password = password or new_password()
         self.persistence = persistence
         self.down_after_ms = down_after_ms
-        self.nodes: list[RedisNode] = [
-            make_node(backend, password=self.password, persistence=persistence, host=host)
-            for _ in range(replicas + 1)
-        ]
+        self.backend = backend
+        self.nodes: list[RedisNode] = [self._new_node(i) for i in range(replicas + 1)]
         self.port = self.nodes[0].port
-        self.sentinels: list[SentinelProcess] = []
+        self.sentinels: list[Sentinel] = []
         self.peer_addresses: dict[int, tuple[str, int]] = {}
         """Where Sentinels and replicas reach node i, if not at its own port (a proxy);
         set before :meth:`start`."""
@@ -89,6 +99,20 @@ class ReplicatedGroup(RedisNode):
 
     def __repr__(self) -> str:
         return f"ReplicatedGroup(nodes={[n.port for n in self.nodes]})"
+
+    def _new_node(self, index: int) -> RedisNode:
+        """Data node ``index`` (not started); subclasses put it elsewhere."""
+        return make_node(
+            self.backend, password=self.password, persistence=self.persistence, host=self.host
+        )
+
+    def _new_sentinel(self, index: int) -> Sentinel:
+        """Sentinel ``index`` (not started), watching node 0 at its peer address."""
+        host, port = self.peer(0)
+        return SentinelProcess(
+            master_name=MASTER_NAME, master_host=host, master_port=port,
+            password=self.password, down_after_ms=self.down_after_ms, host=self.host,
+        )  # fmt: skip
 
     # --- addresses -----------------------------------------------------------------------
 
@@ -149,17 +173,7 @@ class ReplicatedGroup(RedisNode):
                 self._follow(node, 0)
             for node in self.nodes[1:]:
                 _wait_for(f"replica {node.port} in sync", functools.partial(_linked, node))
-            self.sentinels = [
-                SentinelProcess(
-                    master_name=MASTER_NAME,
-                    master_host=self.peer(0)[0],
-                    master_port=self.peer(0)[1],
-                    password=self.password,
-                    down_after_ms=self.down_after_ms,
-                    host=self.host,
-                )
-                for _ in range(SENTINELS)
-            ]
+            self.sentinels = [self._new_sentinel(i) for i in range(SENTINELS)]
             for sentinel in self.sentinels:
                 sentinel.start()
             for sentinel in self.sentinels:
@@ -170,7 +184,7 @@ class ReplicatedGroup(RedisNode):
             raise
         self._started = True
 
-    def _sentinel_ready(self, sentinel: SentinelProcess) -> bool:
+    def _sentinel_ready(self, sentinel: Sentinel) -> bool:
         client = sentinel.client(0.5)
         try:
             master: Any = client.sentinel_master(MASTER_NAME)

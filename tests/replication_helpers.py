@@ -67,7 +67,10 @@ class Job:
         self.gate_dir = tmp / "gate"
         self.gate_dir.mkdir()
         self.output = tmp / "counts.json"
-        env = {**os.environ, URL_ENV: url, LOG_ENV: str(self.log_dir)}
+        env = {**os.environ, LOG_ENV: str(self.log_dir)}
+        env.pop(URL_ENV, None)
+        if url:
+            env[URL_ENV] = url
         if gate:
             env[HOOK_ENV] = "faults.replication_nemesis:gate_hook"
             env[GATE_ENV] = str(self.gate_dir)

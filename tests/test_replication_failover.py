@@ -118,3 +118,16 @@ def test_primary_paused_past_down_after(
     assert counts == serial_counts(inputs)
     report = job.report()
     assert report.recomputed == {}, report.summary()
+
+
+@PROCESS
+def test_embedded_group_runs_a_job_and_stops(tmp_path: Path, redis_backend: str) -> None:
+    """``run --replicas 2 --sync-replicas 1`` starts the group, counts, and stops it."""
+    inputs = make_inputs(tmp_path / "in", files=5)
+    job = Job(tmp_path, "", inputs, "--replicas", "2", "--sync-replicas", "1", gate=False)
+    try:
+        counts = job.finish()
+    finally:
+        job.kill()
+    assert counts == serial_counts(inputs)
+    assert job.report().recomputed == {}

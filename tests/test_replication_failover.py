@@ -131,3 +131,22 @@ def test_embedded_group_runs_a_job_and_stops(tmp_path: Path, redis_backend: str)
         job.kill()
     assert counts == serial_counts(inputs)
     assert job.report().recomputed == {}
+
+
+@PROCESS
+def test_group_restart_is_a_primary_crash_that_loses_nothing(
+    group: ReplicatedGroup, redis_backend: str
+) -> None:
+    """What a single-node fault (``restart``) means for a group: the primary crashes, a
+    replica takes over with every write WAIT confirmed, and the old one comes back."""
+    old = group.master_address()
+    client = group.client(socket_timeout=5)
+    client.set("kept", "yes")
+    assert client.wait(1, 5000) >= 1
+    client.close()
+    group.restart(wipe=True)
+    assert group.master_address() not in (None, old)
+    assert all(node.is_running() for node in group.nodes)
+    client = group.client(socket_timeout=5)
+    assert client.get("kept") == b"yes"
+    client.close()

@@ -220,18 +220,25 @@ class ReplicatedGroup(RedisNode):
             node.kill()
 
     def restart(self, *, wipe: bool = False, downtime_s: float = 0.0) -> None:
-        """Restart every data node that is down (the driver's answer to a dead group).
+        """A crash of "the Redis" (what the single-node faults do): SIGKILL the primary and
+        bring it back as a replica once the Sentinels promoted another.
 
-        With every node down the one the Sentinels still call master comes back first, as
-        the master (with whatever its persistence kept), and the rest follow it.
+        With every node already down (the driver's answer to a dead group) the one the
+        Sentinels still call master comes back first, as the master (with whatever its
+        persistence kept), and the rest follow it.
         """
+        if self.is_running():
+            index = self.primary_index()
+            self.kill_node(index)
+            if downtime_s > 0:
+                time.sleep(downtime_s)
+            self.restart_node(index, wipe=wipe)
+            return
         if downtime_s > 0:
             time.sleep(downtime_s)
-        if not self.is_running():
-            address = self.master_address()
-            index = next((i for i in range(len(self.nodes)) if self.peer(i) == address), 0)
-            first = self.nodes[index]
-            first.restart(wipe=wipe)
+        address = self.master_address()
+        index = next((i for i in range(len(self.nodes)) if self.peer(i) == address), 0)
+        self.nodes[index].restart(wipe=wipe)
         for i, node in enumerate(self.nodes):
             if not node.is_running():
                 self.restart_node(i, wipe=wipe)

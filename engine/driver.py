@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import redis
 
-from engine import connection
+from engine import connection, replica_sync
 from engine import crashpoints as cp
 from engine.errors import InputError
 from engine.inputs import DEFAULT_CHUNK_BYTES, expand_inputs
@@ -166,6 +166,9 @@ def _read_result(client: redis.Redis, keys: JobKeys, options: RunOptions) -> Run
 
     def run_id() -> str:
         return str(client.info("server")["run_id"])
+
+    if not replica_sync.result_replicated(client):  # --sync-replicas: a split brain's old side
+        return None
 
     before = connection.call(client, run_id)
     info = connection.call(client, lambda: read_job(client, keys))

@@ -145,3 +145,34 @@ class ReplicaSync:
     def _all_done(own: WorkerSession, entry_ids: Sequence[str]) -> bool:
         flags = own._call(lambda: own.client.smismember(own.keys.done, list(entry_ids)))
         return all(bool(flag) for flag in flags)
+
+
+def result_replicated(client: redis.Redis, timeout_ms: int = WAIT_TIMEOUT_MS) -> bool:
+    """Whether what this primary holds now is on ``$WORDCOUNT_SYNC_REPLICAS`` replicas.
+
+    The driver asks before it trusts a finished job: in a split brain it may be reading
+    an old primary that took commits its replicas never saw. A replicated no-op (PUBLISH)
+    and WAIT on one connection of the pool; always true without ``--sync-replicas``.
+    """
+    replicas = replicas_from_env()
+    if replicas <= 0:
+        return True
+    pool = client.connection_pool
+    try:
+        conn = pool.get_connection()
+    except (rex.ConnectionError, rex.TimeoutError):
+        return False
+    try:
+        conn.send_command("PUBLISH", SYNC_CHANNEL, "")  # type: ignore[no-untyped-call]
+        conn.read_response()
+        conn.send_command("WAIT", replicas, timeout_ms)  # type: ignore[no-untyped-call]
+        acked = int(conn.read_response())
+    except (rex.ConnectionError, rex.TimeoutError, rex.ResponseError) as exc:
+        log.info("could not confirm the result on %d replicas: %s", replicas, exc)
+        conn.disconnect()  # type: ignore[no-untyped-call]
+        return False
+    finally:
+        pool.release(conn)
+    if acked < replicas:
+        log.warning("the finished job is on %d of %d replicas; waiting", acked, replicas)
+    return acked >= replicas

@@ -72,6 +72,7 @@ def apply_run(args: argparse.Namespace, options: RunOptions) -> None:
     options.replicas = replicas
     if k is not None:
         options.worker_env[SYNC_ENV] = str(k)
+        os.environ[SYNC_ENV] = str(k)  # the driver confirms the result the same way
 
 
 def apply_worker(args: argparse.Namespace) -> None:

@@ -175,4 +175,7 @@ def result_replicated(client: redis.Redis, timeout_ms: int = WAIT_TIMEOUT_MS) ->
         pool.release(conn)
     if acked < replicas:
         log.warning("the finished job is on %d of %d replicas; waiting", acked, replicas)
+        # Perhaps a demoted primary that does not know it yet (reads and PUBLISH work on
+        # it): drop idle connections, so the next ones ask the Sentinels again.
+        pool.disconnect()
     return acked >= replicas

@@ -41,7 +41,7 @@ class ProxiedGroup:
                 proxy.close()
 
 
-def proxied_group(replicas: int = 2, *, down_after_ms: int = 1000) -> ProxiedGroup:
+def proxied_group(replicas: int = 2, *, down_after_ms: int = 2000) -> ProxiedGroup:
     """A started group (local processes) with a peer and a client proxy per data node."""
     group = ReplicatedGroup(replicas, backend="process", down_after_ms=down_after_ms)
     peer: list[Proxy] = []

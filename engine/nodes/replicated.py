@@ -77,7 +77,7 @@ class ReplicatedGroup(RedisNode):
         backend: Backend = "process",
         persistence: Persistence = Persistence(),  # noqa: B008 - frozen
         password: str | None = None,
-        down_after_ms: int = 1000,
+        down_after_ms: int = 2000,
         host: str = "127.0.0.1",
     ) -> None:
         if replicas < 0:

@@ -119,7 +119,7 @@ def replication_faults(ctx: Context) -> Result:
         ("none", lambda g: lambda: 0),
         ("primary killed", lambda g: _later(g, _kill_primary)),
         ("two nodes killed", lambda g: _later(g, _kill_two)),
-        *((f"random node every {n:g} s", _every(n)) for n in KILL_EVERY_S),
+        *((f"random node every {n:g} s", _every(n)) for n in _kill_every(ctx)),
     ]
     for label, arm in faults:
         with _server(2) as group, tempfile.TemporaryDirectory(prefix="wc-commits-") as logs:
@@ -135,6 +135,14 @@ def replication_faults(ctx: Context) -> Result:
     return Result(table, Plot("Replicated job under node kills (2 replicas, sync 1)", "",
                               "wall time (s)", [Series("wall time", [], _floats(table))],
                               categories=[str(f) for f in table.column("fault")]))  # fmt: skip
+
+
+def _kill_every(ctx: Context) -> tuple[float, ...]:
+    """N of "a random node every N s": all three at full scale; at small scale (CI) only
+    3 s, since a job of a few seconds never sees a kill every 10 s, and one every second
+    keeps the group failing over past the run's timeout (a measured result, kept in
+    docs/replication.md, but a minute of CI)."""
+    return KILL_EVERY_S if ctx.scale.name == "full" else (3.0,)
 
 
 def _floats(table: Table) -> list[float]:

@@ -13,7 +13,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import exp_commits, exp_faults, exp_memory, exp_peers, exp_scaling, ratios
+from benchmarks import (
+    exp_commits,
+    exp_faults,
+    exp_memory,
+    exp_peers,
+    exp_replication,
+    exp_scaling,
+    ratios,
+)
 from benchmarks.context import Context, Experiment
 from benchmarks.runs import BenchError
 from benchmarks.scale import SCALES
@@ -32,6 +40,9 @@ EXPERIMENTS: dict[str, Experiment] = {
     "memory": exp_memory.worker_memory,
     "redis_memory": exp_memory.redis_memory,
     "ratios": ratios.ratios,
+    "replication": exp_replication.replication,
+    "replication_faults": exp_replication.replication_faults,
+    "replication_latency": exp_replication.replication_latency,
 }
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 

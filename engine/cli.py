@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 
-from engine import __version__, connection, crashpoints, interrupt, redisopts
+from engine import __version__, connection, crashpoints, interrupt, redisopts, replication_cli
 from engine.errors import ConfigError, JobFailedError, WordCountError
 from engine.nodes.base import Persistence
 from engine.output import check_output, format_top, write_counts
@@ -178,6 +178,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _roots_option(run, "default: the inputs' own directories, files and glob prefixes")
     _engine_option(run)
     web_cli.add_run_option(run)
+    replication_cli.add_run_options(run)
     run.set_defaults(func=cmd_run)
 
 
@@ -201,6 +202,7 @@ def _add_worker(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     _roots_option(worker, "default: the roots the job recorded")
     _engine_option(worker)
+    replication_cli.add_worker_options(worker)
     worker.set_defaults(func=cmd_worker)
 
 
@@ -244,6 +246,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         chunk_bytes=_chunk_bytes(args),
         input_roots=args.input_root,
     )
+    replication_cli.apply_run(args, options)
     result = run(options)
     info = result.info
     print(
@@ -270,6 +273,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     url = _require_url(args)
     if args.input_root:  # the worker reads them from there, before anything from Redis
         os.environ[ROOTS_ENV] = os.pathsep.join(given_roots(args.input_root))
+    replication_cli.apply_worker(args)
     engine = load_engine(args.engine)
     crashpoints.install_from_env()
     client = connection.connect(url)

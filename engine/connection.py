@@ -20,6 +20,7 @@ from typing import TypeVar
 import redis
 import redis.exceptions as rex
 
+from engine import sentinel_url
 from engine.errors import ConfigError, RedisAuthError, RedisUnavailableError
 
 T = TypeVar("T")
@@ -132,11 +133,16 @@ def _redact_text(url: str) -> str:
 
 def redact(url: str) -> str:
     """The URL without its password, for messages and logs."""
+    if sentinel_url.is_sentinel_url(url):
+        return sentinel_url.redact(url)
     return _redact_text(url)
 
 
 def connect(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S) -> redis.Redis:
-    """A client for ``redis://``, ``rediss://`` or ``unix://`` URLs, with credentials."""
+    """A client for ``redis://``, ``rediss://`` or ``unix://`` URLs, with credentials
+    (``redis+sentinel://``: see :mod:`engine.sentinel_url`)."""
+    if sentinel_url.is_sentinel_url(url):
+        return sentinel_url.connect(url, socket_timeout=socket_timeout)
     address = parse_url(url)
     try:
         return redis.Redis.from_url(
@@ -153,6 +159,8 @@ def connect(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S) -> redis.Redi
 def describe(client: redis.Redis) -> str:
     """Where a client points, for messages, without the password."""
     kwargs = client.connection_pool.connection_kwargs
+    if (via_sentinel := sentinel_url.describe(client)) is not None:
+        return via_sentinel
     if "path" in kwargs:
         return f"unix://{kwargs['path']}"
     return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"

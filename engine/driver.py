@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import redis
 
-from engine import connection
+from engine import connection, replica_sync
 from engine import crashpoints as cp
 from engine.embedded import EmbeddedWatch
 from engine.errors import InputError
@@ -68,6 +68,8 @@ class RunOptions:
     engine: str | None = None
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
     input_roots: Sequence[str] = ()
+    replicas: int = 0
+    """Embedded mode: replicas (with 3 Sentinels) besides the primary; 0, one plain Redis."""
 
 
 @dataclasses.dataclass
@@ -115,7 +117,7 @@ def run(options: RunOptions) -> RunResult:
         if options.redis_url is None:
             from engine.nodes.factory import embedded_node
 
-            node = embedded_node(persistence=options.persistence)
+            node = embedded_node(persistence=options.persistence, replicas=options.replicas)
             node.start()
             watch = EmbeddedWatch(node)
             watch.start()
@@ -200,6 +202,9 @@ def _read_result(client: redis.Redis, keys: JobKeys, options: RunOptions) -> Run
 
     def run_id() -> str:
         return str(client.info("server")["run_id"])
+
+    if not replica_sync.result_replicated(client):  # --sync-replicas: a split brain's old side
+        return None
 
     before = connection.call(client, run_id)
     info = connection.call(client, lambda: read_job(client, keys))

@@ -15,6 +15,9 @@ from engine.errors import ConfigError
 PREFIX = "wc"
 GROUP = "workers"
 FUNCTION_LIBRARY = "wordcount"
+SYNC_CHANNEL = f"{PREFIX}:sync"
+"""A Pub/Sub channel (no key): a PUBLISH to it is replicated, which gives a connection a
+replication offset for WAIT to wait on (:mod:`engine.replica_sync`)."""
 _JOB_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 

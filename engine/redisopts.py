@@ -15,6 +15,7 @@ import urllib.parse
 
 from engine.connection import parse_url
 from engine.errors import ConfigError
+from engine.sentinel_url import is_sentinel_url
 from engine.supervisor import URL_ENV
 
 PASSWORD_ENV = "WORDCOUNT_REDIS_PASSWORD"
@@ -45,7 +46,7 @@ def resolve(args: argparse.Namespace) -> str | None:
     if not url:
         return None
     password = os.environ.get(PASSWORD_ENV)
-    if password and parse_url(url).password is None:
+    if password and not is_sentinel_url(url) and parse_url(url).password is None:
         url = with_password(url, password)
     return url
 

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from engine.connection import parse_url
+from engine.connection import redact
 from engine.errors import ConfigError
 from engine.output import write_counts
 from engine.redisopts import PASSWORD_ENV
@@ -34,7 +34,7 @@ def write_or_rescue(
         failure = str(exc)
     suffix = Path(output).suffix.lower()
     if redis_url is not None:
-        shown = parse_url(redis_url).shown()
+        shown = redact(redis_url)
         raise OutputLostError(
             f"{failure}; the counts of job {job_id} stay in Redis at {shown}: fetch them with "
             f"`wordcount top --redis-url-file FILE --job {job_id} --output OTHER{suffix}` "

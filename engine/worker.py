@@ -27,6 +27,7 @@ from engine.heartbeat import Heartbeat
 from engine.inputs import iter_blocks
 from engine.job import JobSettings
 from engine.keys import JobKeys
+from engine.replica_sync import ReplicaSync
 from engine.roots import check_task, worker_roots
 from engine.session import (
     CommitResult,
@@ -140,6 +141,7 @@ class Worker:
         self.settings = JobSettings()
         self._stale_checked = float("-inf")
         self.heartbeat = Heartbeat(self.session, self.settings.claim_timeout_ms)
+        self.sync = ReplicaSync.from_env()  # --sync-replicas: WAIT after each commit
 
     def run(self) -> WorkerStats:
         """Work until the job is finished.
@@ -340,8 +342,8 @@ class Worker:
                     self.session.discard_stage(stage_key)
                     return CommitResult(False, "not-owner")
             cp.reach(cp.WORKER_BEFORE_COMMIT, **self.batch_context(batch))
-            result = self.session.commit(
-                batch.entry_ids, inline, batch.nbytes, stage_key, len(parts)
+            result = self.sync.commit(
+                self.session, batch.entry_ids, inline, batch.nbytes, stage_key, len(parts)
             )
             if stage_key is not None and result.accepted:
                 self.session.apply_all(stage_key, self.heartbeat.beat)

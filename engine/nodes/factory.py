@@ -77,11 +77,13 @@ def embedded_node(
     data_dir: str | Path | None = None,
     persistence: Persistence = _NO_PERSISTENCE,
     host: str = "127.0.0.1",
+    replicas: int = 0,
 ) -> RedisNode:
     """The driver's private Redis when no ``--redis-url`` is given, not started yet.
 
     Unlike ``auto`` this prefers a local process: it starts in milliseconds and needs no
-    daemon, which matters for a one-off command-line run.
+    daemon, which matters for a one-off command-line run. With ``replicas`` it is a
+    :class:`~engine.nodes.replicated.ReplicatedGroup` (primary, replicas, 3 Sentinels).
     """
     if find_redis_server() is not None:
         backend: Backend = "process"
@@ -100,6 +102,12 @@ def embedded_node(
             "or start Docker with a Redis image (bash docker/build-redis-image.sh), "
             "or pass --redis-url to use a running Redis"
         )
+    if replicas:
+        from engine.nodes.replicated import ReplicatedGroup
+        from engine.nodes.replicated_docker import DockerReplicatedGroup
+
+        kind = DockerReplicatedGroup if backend == "docker" else ReplicatedGroup
+        return kind(replicas, persistence=persistence, password=password, host=host)
     return make_node(
         backend, port=port, password=password, data_dir=data_dir, persistence=persistence, host=host
     )

@@ -109,3 +109,36 @@ def test_cli_refuses_another_program_under_the_same_job(
     refused = flow("run", str(path), "--job", job_id, url=redis_url)
     assert refused.returncode == 2
     assert refused.stderr.startswith("error: job") and "another program" in refused.stderr
+
+
+def test_status_and_delete_know_dataflow_jobs(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis, job_id: str
+) -> None:
+    path = write(tmp_path, BETWEEN_REDUCES)
+    assert flow("run", str(path), "--job", job_id, url=redis_url).returncode == 0
+    env = {**os.environ, URL_ENV: redis_url}
+    status = subprocess.run(
+        [sys.executable, "-m", "engine", "status", "--job", job_id],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert status.returncode == 0 and "stage:        1 of 2" in status.stdout, status.stderr
+    listing = subprocess.run(
+        [sys.executable, "-m", "engine", "status"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert f"{job_id}  done  flow stage 1 of 2" in listing.stdout, listing.stderr
+    deleted = subprocess.run(
+        [sys.executable, "-m", "engine", "delete", "--job", job_id],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert deleted.returncode == 0, deleted.stderr
+    assert not list(redis_client.scan_iter(f"wc:{{{job_id}}}:*"))

@@ -28,6 +28,11 @@ def operations(draw: st.DrawFn) -> dict[str, Any]:
     if operator == "reduce":
         names = sorted([*REDUCE_FUNCTIONS, *REDUCE_ALIASES])
         return {"operator": "reduce", "function": draw(st.sampled_from(names))}
+    if operator == "changeKey" and draw(st.booleans()):
+        # Few distinct new keys, spread over every partition: what a reduce after a key
+        # change must gather from all of them.
+        function, arg = draw(st.sampled_from(["MOD", "DIV"])), draw(st.integers(2, 6))
+        return {"operator": operator, "function": function, "arg": arg}
     function = draw(st.sampled_from(sorted(MAP_FUNCTIONS)))
     arg = draw(st.one_of(SMALL_ARGS, SMALL_ARGS, BIG_ARGS))
     if function in NONZERO_ARG and arg == 0:
@@ -38,12 +43,32 @@ def operations(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @st.composite
+def programs(draw: st.DrawFn, n_ops: int) -> list[dict[str, Any]]:
+    """``n_ops`` operators; a third of the time, where two fit, a key change and then a
+    reduce: the stage cut and the re-partitioning are what a distributed run adds to the
+    serial interpreter, so most programs must have them."""
+    ops: list[dict[str, Any]] = []
+    while len(ops) < n_ops:
+        if n_ops - len(ops) >= 2 and draw(st.sampled_from([True, False, False])):
+            function, arg = draw(st.sampled_from(["MOD", "DIV"])), draw(st.integers(2, 6))
+            reduce = draw(st.sampled_from(sorted([*REDUCE_FUNCTIONS, *REDUCE_ALIASES])))
+            ops += [
+                {"operator": "changeKey", "function": function, "arg": arg},
+                {"operator": "reduce", "function": reduce},
+            ]
+        else:
+            ops.append(draw(operations()))
+    return ops
+
+
+@st.composite
 def datasets(draw: st.DrawFn) -> tuple[tuple[int, int], ...]:
-    kind = draw(st.sampled_from(["mixed", "mixed", "one-key", "empty"]))
+    kind = draw(st.sampled_from(["mixed"] * 5 + ["one-key"] * 2 + ["empty"]))
     if kind == "empty":
         return ()
     keys = st.just(draw(st.integers(-5, 5))) if kind == "one-key" else st.integers(-5, 5)
-    values = st.one_of(st.integers(-50, 50), st.integers(-(10**20), 10**20))
+    small = st.integers(-20, 20)
+    values = st.one_of(small, small, small, st.integers(-(10**20), 10**20))
     size = draw(st.integers(1, 40))
     pairs = draw(st.lists(st.tuples(keys, values), min_size=size, max_size=size))
     return tuple(pairs)
@@ -75,10 +100,7 @@ def scenarios(draw: st.DrawFn) -> FlowScenario:
     # Sizes drawn evenly, not by the lists' default (mostly short): a program of 8
     # operators under 3 faults must be as likely as an empty one.
     n_ops, n_faults = draw(st.integers(0, 8)), draw(st.integers(0, 3))
-    program = {
-        "partitions": draw(st.integers(1, 8)),
-        "operations": draw(st.lists(operations(), min_size=n_ops, max_size=n_ops)),
-    }
+    program = {"partitions": draw(st.integers(1, 8)), "operations": draw(programs(n_ops))}
     n_stages = len(plan_stages(parse_program(program)))
     claim_ms = draw(st.sampled_from([300, 600]))
     drawn = tuple(draw(st.lists(faults(n_stages, claim_ms), min_size=n_faults, max_size=n_faults)))

@@ -44,9 +44,10 @@ def operations(draw: st.DrawFn) -> dict[str, Any]:
 
 @st.composite
 def programs(draw: st.DrawFn, n_ops: int) -> list[dict[str, Any]]:
-    """``n_ops`` operators; a third of the time, where two fit, a key change and then a
-    reduce: the stage cut and the re-partitioning are what a distributed run adds to the
-    serial interpreter, so most programs must have them."""
+    """``n_ops`` operators; a third of the time, where they fit, a key change, a reduce and
+    a map: the stage cut and the re-partitioning are what a distributed run adds to the
+    serial interpreter, so most programs must have them, and a stage that ends with an
+    operator that changes the data when repeated shows a recovery that repeats it."""
     ops: list[dict[str, Any]] = []
     while len(ops) < n_ops:
         if n_ops - len(ops) >= 2 and draw(st.sampled_from([True, False, False])):
@@ -56,6 +57,9 @@ def programs(draw: st.DrawFn, n_ops: int) -> list[dict[str, Any]]:
                 {"operator": "changeKey", "function": function, "arg": arg},
                 {"operator": "reduce", "function": reduce},
             ]
+            if n_ops > len(ops) and draw(st.booleans()):
+                step = draw(st.sampled_from(["ADD", "SUB", "MUL"]))
+                ops.append({"operator": "map", "function": step, "arg": draw(st.integers(2, 9))})
         else:
             ops.append(draw(operations()))
     return ops

@@ -10,13 +10,15 @@ tasks not yet committed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import json
 import logging
 import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import redis
 
@@ -166,21 +168,45 @@ class FlowWorker:
             pairs += unpack(blobs[source])
         return pairs
 
+    @contextlib.contextmanager
+    def _kept(self, delivery: FlowDelivery) -> Iterator[None]:
+        """Renew the task's claim every third of the claim timeout while the block runs, so
+        a live worker on a large partition is not robbed (and its work not done twice).
+        Only computing is covered: a worker stalled anywhere else loses the task."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(self.claim_timeout_ms / 3000):
+                try:
+                    if not self.store.renew(delivery.entry_id):
+                        return
+                except Exception:  # the commit will tell; renewing is only a courtesy
+                    return
+
+        thread = threading.Thread(target=renew, name="renew", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
     def _process(self, delivery: FlowDelivery) -> None:
         context = self._context(delivery)
         pairs = self._inputs(delivery)
         if pairs is None:
             return
-        stage = self.stages[delivery.stage]
-        out = self.executor.run(stage, pairs, recovered=delivery.claimed)
+        with self._kept(delivery):
+            out = self.executor.run(self.stages[delivery.stage], pairs, recovered=delivery.claimed)
         cp.reach(points.WORKER_AFTER_EXECUTE, **context, pairs_in=len(pairs), pairs_out=len(out))
         keys = self.store.keys
-        if delivery.stage + 1 == len(self.stages):
-            out_keys, blobs = [keys.result], [pack(out)]
-        else:
-            routed = self.executor.route(out, self.partitions, delivery.partition)
-            out_keys = [keys.data(delivery.stage + 1, q) for q in range(self.partitions)]
-            blobs = [pack(part) for part in routed]
+        with self._kept(delivery):
+            if delivery.stage + 1 == len(self.stages):
+                out_keys, blobs = [keys.result], [pack(out)]
+            else:
+                routed = self.executor.route(out, self.partitions, delivery.partition)
+                out_keys = [keys.data(delivery.stage + 1, q) for q in range(self.partitions)]
+                blobs = [pack(part) for part in routed]
         cp.reach(points.WORKER_BEFORE_COMMIT, **context)
         accepted, reason = self.store.commit(delivery, out_keys, blobs)
         cp.reach(points.WORKER_AFTER_COMMIT, **context, accepted=accepted, reason=reason)

@@ -108,15 +108,17 @@ def reexecution(node: RedisNode, pairs: tuple[Pair, ...], stages: int) -> None:
         )
 
 
-def throughput(node: RedisNode, pairs: tuple[Pair, ...], stages: int) -> None:
+def throughput(
+    node: RedisNode, pairs: tuple[Pair, ...], stages: int, grid: tuple[list[int], list[int]]
+) -> None:
     print(
         f"\nThroughput: {len(pairs):,} pairs, {stages} stages, fault-free "
         "(pairs x stages / wall; wall from the driver's start to its exit, as the runner saw it)\n"
     )
     print("| partitions | workers | wall (s) | pairs/s |")
     print("| --- | --- | --- | --- |")
-    for partitions in (1, 2, 4, 8):
-        for workers in (1, 2, 4):
+    for partitions in grid[0]:
+        for workers in grid[1]:
             scenario = FlowScenario(program(stages, partitions), pairs, workers, 10_000)
             wall = run(node, scenario).duration_s
             print(f"| {partitions} | {workers} | {wall:.2f} | {len(pairs) * stages / wall:,.0f} |")
@@ -128,15 +130,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stages", type=int, default=4)
     parser.add_argument("--backend", choices=("process", "docker"), default="process")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-reexecution", action="store_true")
+    parser.add_argument("--partitions", default="1,2,4,8", help="throughput grid, e.g. 1,4")
+    parser.add_argument("--workers", default="1,2,4", help="throughput grid, e.g. 1,2")
     args = parser.parse_args(argv)
     node = make_node(args.backend, persistence=PERSISTENCE)
     node.start()
     try:
         print(f"load average: {os.getloadavg()[0]:.2f}")
         pairs = dataset(args.pairs)
-        reexecution(node, pairs, args.stages)
+        if not args.skip_reexecution:
+            reexecution(node, pairs, args.stages)
         if not args.skip_throughput:
-            throughput(node, pairs, args.stages)
+            grid = (
+                [int(p) for p in args.partitions.split(",")],
+                [int(w) for w in args.workers.split(",")],
+            )
+            throughput(node, pairs, args.stages, grid)
         print(f"\nload average: {os.getloadavg()[0]:.2f}")
     finally:
         node.close()

@@ -179,6 +179,8 @@ def test_cli_refuses_bad_programs_before_anything_runs(
     )
     assert code == 2 and err.startswith("error: ") and "$.operations[0].arg: 0" in err
     assert err.count("\n") == 1 and "Traceback" not in err
+    code, err = _cli(tmp_path, {"partitions": 2}, capsys)
+    assert code == 2 and "$.input: missing" in err and "--input" in err
     code, err = _cli(tmp_path, {"partitions": 2, "input": "missing.csv"}, capsys)
     assert code == 2 and "missing.csv does not exist" in err and "--input" in err
     (tmp_path / "bad.csv").write_text("1,2\nx,y\n")

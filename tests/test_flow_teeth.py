@@ -3,9 +3,10 @@ dataflow implementation (``faults/flow/buggy.py``): changeKey from the key, no
 re-partitioning after a key change, SUB/DIV reduce returning nothing, and recovery
 applying the last operator twice. Derandomized, shrinking off, stopping at the first
 invalid run, within four times the profile's examples (60 at ``ci``; measured: caught at
-the 3rd, 5th, 8th and 11th). The recovery defect needs a fault that makes a worker steal
-a task with data whose stage ends with an operator that changes it when repeated, and
-re-partitioning needs a key change that sends one key's values to several partitions."""
+the 3rd, 11th, 9th and 8th example, in the order of the list above). The recovery defect
+needs a fault that makes a worker steal a task with data whose stage ends with an
+operator that changes it when repeated; re-partitioning needs a key change that sends one
+key's values to several partitions."""
 
 from __future__ import annotations
 

@@ -28,12 +28,11 @@ end
 --[[ bootstrap: create the job with its stage-0 inputs and tasks, or leave an existing one
 as it is (a restarted driver resumes it). One call, so a crash leaves all or nothing.
 KEYS: job, stream, input hash of each partition (P of them).
-ARGV: group, program JSON, number of stages, P, claim timeout ms, max attempts,
-      then P blobs. Returns the job's state. ]]
+ARGV: group, program JSON, number of stages, P, claim timeout ms, then P blobs. Returns the job's state. ]]
 local function bootstrap(keys, args)
   local job, stream = keys[1], keys[2]
   local program, n_stages, partitions = args[2], tonumber(args[3]), tonumber(args[4])
-  if #keys ~= 2 + partitions or #args ~= 6 + partitions then
+  if #keys ~= 2 + partitions or #args ~= 5 + partitions then
     return redis.error_reply('ERR flow: expected ' .. partitions .. ' input partitions')
   end
   local existing = redis.call('HMGET', job, 'kind', 'program', 'state')
@@ -47,14 +46,13 @@ local function bootstrap(keys, args)
   redis.call('DEL', stream)
   for p = 0, partitions - 1 do
     redis.call('DEL', keys[3 + p])
-    redis.call('HSET', keys[3 + p], '0', args[7 + p])
+    redis.call('HSET', keys[3 + p], '0', args[6 + p])
   end
   redis.call('XGROUP', 'CREATE', stream, args[1], '0', 'MKSTREAM')
   add_stage(stream, 0, partitions)
   redis.call('HSET', job, 'kind', 'flow', 'program', program, 'state', 'running',
     'n_stages', n_stages, 'partitions', partitions, 'stage', 0, 'stage_done', 0,
-    'tasks_done', 0, 'claim_timeout_ms', args[5], 'max_attempts', args[6],
-    'created_ms', now_ms())
+    'tasks_done', 0, 'claim_timeout_ms', args[5], 'created_ms', now_ms())
   return 'running'
 end
 

@@ -38,7 +38,6 @@ class FlowOptions:
     redis_url: str | None = None
     job_id: str | None = None
     claim_timeout_ms: int = 10_000
-    max_attempts: int = 5
     max_respawns: int | None = None
     persistence: Persistence = dataclasses.field(default_factory=Persistence)
 
@@ -104,12 +103,14 @@ class _Drive:
     def bootstrap(self) -> FlowJob:
         cp.reach(points.DRIVER_BOOTSTRAP, job=self.store.keys.job_id)
         o = self.options
-        self.store.bootstrap(
-            self.program.to_json(), self.n_stages, self.blobs, o.claim_timeout_ms, o.max_attempts
-        )
-        job = self.store.job()
-        assert job is not None, "the job vanished right after its bootstrap"
-        return job
+        while True:  # Redis may lose the job again between the bootstrap and the read
+            self.store.bootstrap(
+                self.program.to_json(), self.n_stages, self.blobs, o.claim_timeout_ms
+            )
+            job = self.store.job()
+            if job is not None:
+                return job
+            log.warning("job %s vanished right after its bootstrap; again", self.store.keys.job_id)
 
     def run(self) -> FlowResult:
         job = self.bootstrap()

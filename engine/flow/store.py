@@ -33,7 +33,6 @@ class FlowJob:
     n_stages: int
     partitions: int
     claim_timeout_ms: int
-    max_attempts: int
 
     @property
     def finished(self) -> bool:
@@ -102,7 +101,6 @@ class FlowStore:
             n_stages=int(raw[b"n_stages"]),
             partitions=int(raw[b"partitions"]),
             claim_timeout_ms=int(raw[b"claim_timeout_ms"]),
-            max_attempts=int(raw[b"max_attempts"]),
         )
 
     def bootstrap(
@@ -111,11 +109,10 @@ class FlowStore:
         n_stages: int,
         blobs: Sequence[bytes],
         claim_timeout_ms: int,
-        max_attempts: int,
     ) -> str:
         keys = [self.keys.job, self.keys.tasks]
         keys += [self.keys.data(0, p) for p in range(len(blobs))]
-        args = [GROUP, program, n_stages, len(blobs), claim_timeout_ms, max_attempts, *blobs]
+        args = [GROUP, program, n_stages, len(blobs), claim_timeout_ms, *blobs]
         try:
             return _text(self.fcall("flow_bootstrap", keys, args))
         except rex.ResponseError as exc:

@@ -36,4 +36,6 @@ def flow_node(redis_node_factory) -> RedisNode:  # type: ignore[no-untyped-def]
 @given(scenario=scenarios())
 def test_generated_programs_under_faults(flow_node: RedisNode, scenario: FlowScenario) -> None:
     problems = verdict(scenario, flow_node)
-    assert not problems, f"{problems}\nscenario: {scenario.describe()}"
+    assert not problems, (
+        f"{problems}\nreplay: python -m faults.flow.replay '{scenario.describe()}' --repeat 10"
+    )

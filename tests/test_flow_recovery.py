@@ -36,7 +36,9 @@ def flow_node(redis_node_factory) -> RedisNode:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("stage", range(STAGES))
 def test_worker_crash_reexecutes_only_its_task(flow_node: RedisNode, stage: int) -> None:
     crash = FlowFault(points.WORKER_BEFORE_COMMIT, Action("crash"), nth=1, stage=stage)
-    outcome = run_flow_scenario(FlowScenario(PROGRAM, PAIRS, 2, 300, (crash,)), flow_node)
+    # A long claim timeout: a worker stalled by the machine's load while reading its input
+    # or reporting must not be robbed, or a second task would run twice.
+    outcome = run_flow_scenario(FlowScenario(PROGRAM, PAIRS, 2, 2000, (crash,)), flow_node)
     assert check(outcome) == [], outcome.log_tail
     assert [str(f) for f in outcome.fired] == [str(crash)]
     runs = executions(outcome)

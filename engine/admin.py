@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis
 
 from engine import connection
+from engine.flow.status import flow_keys, flow_status
 from engine.job import group_figures, require_job
 from engine.keys import JOB_KEY_PATTERN, JobKeys, job_id_from_key
 
@@ -14,6 +15,9 @@ def list_jobs(client: redis.Redis) -> str:
     lines = []
     for key in connection.call(client, lambda: sorted(client.scan_iter(JOB_KEY_PATTERN))):
         job_id = job_id_from_key(key.decode())
+        if flow := flow_status(client, job_id, one_line=True):
+            lines.append(flow)
+            continue
         info = require_job(client, JobKeys(job_id))
         lines.append(f"{job_id}  {info.state}  {info.tasks_done}/{info.n_tasks} tasks")
     return "\n".join(lines) if lines else "no jobs"
@@ -22,6 +26,8 @@ def list_jobs(client: redis.Redis) -> str:
 def job_status(client: redis.Redis, job_id: str) -> str:
     """A job's state, progress and group figures, one fact per line."""
     keys = JobKeys(job_id)
+    if flow := flow_status(client, job_id):
+        return flow
     info = require_job(client, keys)
     figures = connection.call(client, lambda: group_figures(client, keys))
     pending, lag = figures if figures else (None, None)
@@ -49,6 +55,7 @@ def delete_job(client: redis.Redis, job_id: str) -> int:
 
     def delete() -> int:
         names = keys.all_fixed() + list(client.scan_iter(keys.stage_pattern))
+        names += flow_keys(client, job_id)
         return int(client.delete(*names))
 
     return connection.call(client, delete)

@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(sub)
     _add_worker(sub)
+    from engine.flow.cli import add_parser as add_flow
+
+    add_flow(sub)
     serial = sub.add_parser("serial", help="count on one core without Redis (the reference)")
     _tokenizer_options(serial)
     _chunk_option(serial, used=False)
@@ -278,6 +281,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     crashpoints.install_from_env()
     client = connection.connect(url)
     connection.check(client, deadline_s=args.redis_timeout)
+    from engine.flow import worker as flow  # a dataflow job: same command, other loop
+
+    if flow.is_flow_job(client, args.job, args.wait_for_job):
+        return flow.run_worker(client, args.job, deadline_s=args.redis_timeout,
+                               wait_for_job_s=args.wait_for_job)  # fmt: skip
     worker = engine.worker(
         client, args.job, deadline_s=args.redis_timeout, wait_for_job_s=args.wait_for_job
     )

@@ -103,3 +103,30 @@ commits, tallied by the commit function for the status page (:mod:`engine.web`).
 def job_id_from_key(key: str) -> str:
     """Invert :attr:`JobKeys.job` (used when listing jobs)."""
     return key[len(PREFIX) + 2 : key.rindex("}")]
+
+
+FLOW_LIBRARY = "flow"
+
+
+@dataclasses.dataclass(frozen=True)
+class FlowKeys(JobKeys):
+    """The key names of a dataflow job (``engine/flow``): the job hash and task stream are
+    a word-count job's, so one job ID names one kind of job and ``worker`` can tell which."""
+
+    def data(self, stage: int, partition: int) -> str:
+        """Hash: input of one task of a stage, one field per source partition."""
+        return f"{self._base}:flow:in:{stage}:{partition}"
+
+    @property
+    def result(self) -> str:
+        """Hash: the last stage's output, one field per partition."""
+        return f"{self._base}:flow:result"
+
+    @property
+    def runs(self) -> str:
+        """Hash: accepted commits per task (``stage:partition`` -> count), for checkers."""
+        return f"{self._base}:flow:runs"
+
+    @property
+    def data_pattern(self) -> str:
+        return f"{self._base}:flow:in:*"

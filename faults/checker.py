@@ -74,11 +74,14 @@ def check(outcome: Outcome, reference: list[Counter[str]] | None = None) -> Verd
         final = outcome.final
         if final is None:
             return Verdict("unknown", ("the final state of the job could not be read",))
-        if final.job is None and outcome.driver_failure is None:
+        lost = final.job is None and outcome.driver_failure is None
+        if lost and (outcome.delivered is None or not _ended_cleanly(outcome)):
             return Verdict("unknown", ("Redis has no trace of the job at the end: its data "
                                        "was lost after the job finished",))  # fmt: skip
         if reference is None:
             reference = reference_counts(outcome.scenario.dataset, outcome.scenario.settings)
+        if lost:
+            return _judge_delivered(outcome, reference)
         return _Judge(outcome, final, reference).verdict()
     except Exception as exc:  # the checker's own bug must not pass for the engine's
         return Verdict("unknown", (f"the checker failed: {type(exc).__name__}: {exc}",))
@@ -269,6 +272,25 @@ class _Judge:
                 f"liveness: {len(early)} worker(s) quit while the job was unfinished, first "
                 f"{first.process} at {first.time:.3f} s (the job finished {ended})"
             )
+
+
+def _ended_cleanly(outcome: Outcome) -> bool:
+    return any(d.exit_code == 0 for d in outcome.drivers)
+
+
+def _judge_delivered(outcome: Outcome, reference: list[Counter[str]]) -> Verdict:
+    """Redis lost the job after the driver delivered its result and exited cleanly: judge
+    what the user got (the driver's ``--output``) against the serial count. What only
+    Redis could tell (acknowledgements, dead letters) is gone with it."""
+    delivered = outcome.delivered or {}
+    diffs = diff_counts(_total(reference, list(range(len(reference)))), delivered)
+    if not diffs:
+        return Verdict("valid")
+    shown = ", ".join(f"{d.word!r}: {d.actual} not {d.expected}" for d in diffs[:5])
+    return Verdict("invalid", (
+        f"the driver delivered {len(diffs)} word count(s) that differ from the serial count "
+        f"(Redis lost the job after the end, so its output was judged): {shown}",
+    ), tuple(diffs))  # fmt: skip
 
 
 def _timeline(history: Iterable[Op]) -> list[tuple[float, Op]]:

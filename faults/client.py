@@ -28,9 +28,15 @@ PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
 def driver_argv(
-    scenario: Scenario, data_dir: str, job_id: str, *, engine: str | None = None
+    scenario: Scenario,
+    data_dir: str,
+    job_id: str,
+    *,
+    engine: str | None = None,
+    output: str | None = None,
 ) -> list[str]:
-    """The command line of the driver for ``scenario`` (the Redis URL is in the env)."""
+    """The command line of the driver for ``scenario`` (the Redis URL is in the env);
+    ``output``: where it writes the counts it delivers (``--output``, JSON)."""
     settings = scenario.settings
     respawns = 3 * scenario.workers + 2 * len(scenario.faults) + 10
     argv = [
@@ -51,6 +57,8 @@ def driver_argv(
         argv += ["--csv-column", settings.csv_column]
     if engine:
         argv += ["--engine", engine]
+    if output:
+        argv += ["--output", output]
     return argv
 
 

@@ -57,6 +57,9 @@ class Outcome:
     """Arrivals per crash point (including those no fault targeted)."""
     problems: list[str] = dataclasses.field(default_factory=list)
     """Notes from the run that do not decide the verdict (controller hiccups, leftovers)."""
+    delivered: dict[str, int] | None = None
+    """The counts the driver last delivered to the user (its ``--output``), if any: what
+    is judged when Redis lost the job after it finished."""
 
     @property
     def quiet_at(self) -> float:

@@ -27,6 +27,7 @@ import redis
 from engine.errors import JobFailedError, WordCountError
 from engine.keys import JobKeys
 from engine.nodes.base import RedisNode
+from engine.output import read_counts_file
 from engine.plugins import load_engine
 from faults import history as h
 from faults.client import DriverProcess, driver_argv, driver_env, kill_ours, log_tail
@@ -108,6 +109,7 @@ class _Run:
         self.tmp = Path(tempfile.mkdtemp(prefix="faults-"))
         self.socket_path = str(self.tmp / "ctl.sock")
         self.log_path = self.tmp / "engine.log"
+        self.result_path = self.tmp / "result.json"
         self.nemesis = Nemesis(scenario, db, history, self.keys)
         self.controller = Controller(self.socket_path, self.nemesis)
         self.sampler = Sampler(db, self.keys, history)
@@ -121,7 +123,8 @@ class _Run:
         self.controller.start()
         self.sampler.start()
         self.outcome.setup_s = self.history.now()
-        argv = driver_argv(self.scenario, str(data_dir), self.keys.job_id, engine=self.engine)
+        argv = driver_argv(self.scenario, str(data_dir), self.keys.job_id, engine=self.engine,
+                           output=str(self.result_path))  # fmt: skip
         env = driver_env(
             self.db.url, self.socket_path, self.nemesis.points(),
             self.scenario.settings.bootstrap_batch,
@@ -242,6 +245,7 @@ class _Run:
         out.fired = list(self.nemesis.fired)
         out.reached = Counter(self.nemesis.reached)
         out.log_tail = log_tail(self.log_path, 40)
+        out.delivered = _delivered(self.result_path)
         if self.nemesis.errors and out.error is None:
             out.error = "the nemesis failed: " + "; ".join(self.nemesis.errors)
         try:
@@ -277,3 +281,11 @@ class _Run:
         self.outcome.fired = list(self.nemesis.fired)
         self.outcome.duration_s = self.history.now()
         self.outcome.problems += self.controller.failures
+
+
+def _delivered(path: Path) -> dict[str, int] | None:
+    """The counts the driver delivered (its ``--output``), if it wrote them."""
+    try:
+        return read_counts_file(path) if path.exists() else None
+    except (OSError, ValueError):
+        return None

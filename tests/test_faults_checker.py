@@ -238,6 +238,17 @@ def test_data_lost_after_the_end_is_unknown() -> None:
     assert "lost after the job finished" in verdict.problems[0]
 
 
+def test_data_lost_after_the_end_is_judged_from_what_the_driver_delivered() -> None:
+    outcome = with_final(good_outcome(), job=None, done=frozenset(), counts={})
+    outcome.delivered = dict(TRUE_COUNTS)
+    assert check(outcome).status == "valid"
+    outcome.delivered = {**TRUE_COUNTS, "two": 6}
+    verdict = check(outcome)
+    assert verdict.status == "invalid" and verdict.words == (WordDiff("two", 3, 6),)
+    outcome.drivers = [DriverRun(100, 0.0, 0.5, 86)]  # crashed: its output proves nothing
+    assert check(outcome).status == "unknown"
+
+
 def test_an_acknowledged_entry_of_no_task_is_invalid_not_a_crash() -> None:
     outcome = with_final(good_outcome(), done=frozenset({"1-0", "2-0", "77-0"}))
     verdict = check(outcome)

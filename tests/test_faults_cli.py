@@ -47,6 +47,9 @@ def test_replay_against_a_buggy_engine_exits_1_at_the_first_failure() -> None:
         (["replay", "no-such.json"], "cannot read scenario no-such.json"),
         (["run", "--fault", "worker.after_nowhere:crash"], "unknown crash point"),
         (["replay", str(SCENARIO), "--engine", "nomodule:factory"], "cannot import"),
+        (["soak", "--minutes", "0"], "--minutes 0: give a positive number of minutes"),
+        (["soak", "--minutes", "1", "--jobs", "0"], "--jobs 0"),
+        (["soak", "--minutes", "1", "--engine", "nomodule:factory"], "cannot import"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message_and_no_traceback(args: list[str], message: str) -> None:

@@ -7,13 +7,12 @@ Registered by :func:`add_parser` from ``engine/cli.py``; errors are the engine's
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
+from engine import redisopts
 from engine.errors import ConfigError
 from engine.flow.codec import Pair
 from engine.flow.inputs import format_pairs, write_pairs
-from engine.supervisor import URL_ENV
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,13 +21,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     run = commands.add_parser("run", help="run a program with N workers through Redis")
     _common(run)
     run.add_argument("--workers", "-w", type=int, default=2, help="worker processes (default 2)")
-    run.add_argument(
-        "--redis-url",
-        default=os.environ.get(URL_ENV),
-        metavar="URL",
-        help=f"redis://[[user]:password@]host:port[/db]; omit it to start an embedded Redis "
-        f"(default: ${URL_ENV})",
-    )
+    redisopts.add_options(run, "omit it to start an embedded Redis")
     run.add_argument("--job", metavar="ID", help="job ID; give an existing one to resume it")
     run.add_argument(
         "--claim-timeout",

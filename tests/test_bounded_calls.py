@@ -139,7 +139,7 @@ def rob_second_then_commit(
     for _ in tasks:
         delivery = worker._next(None)
         assert delivery is not None
-        worker._count_into(batch, delivery)
+        worker.count_into(batch, delivery)
     second = batch.deliveries[1]
     thief = WorkerSession(client, keys, consumer="thief", deadline_s=5)
     robbed = []

@@ -1,0 +1,113 @@
+"""A failed run in words a student understands: which fault, which file, what went wrong,
+and the likely cause.
+
+The file a worker held is read from the history (the path in the reply to its read), the
+damage from the counts (a file whose words are all short by its counts was never counted;
+all over by its counts, counted again), and the cause from both together.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from faults.grade.judge import Verdict
+from faults.grade.run import RunResult
+from faults.grade.schedule import Fault
+
+ACTIONS = {
+    "crash": "killed (SIGKILL)",
+    "stall": "stopped (SIGSTOP) for {ms} ms, then resumed",
+    "slow": "slowed down by {ms} ms",
+    "hang": "hung for ever",
+    "redis-restart": "saw Redis killed and restarted {ms} ms later",
+    "redis-pause": "saw Redis frozen for {ms} ms",
+}
+
+
+def file_name(files: list[Path], context: object) -> str | None:
+    """'file 3 of 4' for the first input path found in a command's reply, if any."""
+    text = json.dumps(context)
+    for i, path in enumerate(files, start=1):
+        if str(path) in text:
+            return f"file {i} of {len(files)}"
+    return None
+
+
+def fault_words(fault: Fault, files: list[Path], context: object) -> str:
+    who, _, where = fault.at.partition(".")
+    phase, _, rest = where.partition(":")
+    command, _, nth = rest.partition("#")
+    moment = "right after" if phase == "after" else "just before"
+    held = file_name(files, context.get("result") if isinstance(context, dict) else None)
+    got = f" returned {held}" if held and phase == "after" else ""
+    action = ACTIONS[fault.do].format(ms=fault.ms)
+    return f"{who} {action} {moment} its {command} #{nth}{got}"
+
+
+def damaged_files(verdict: Verdict, per_file: list[Counter[str]]) -> tuple[list[int], list[int]]:
+    """(files never counted, files counted again), 1-based."""
+    lost, again = [], []
+    for i, counts in enumerate(per_file, start=1):
+        if not counts:
+            continue
+        diffs = [verdict.wrong.get(w, (n, n)) for w, n in counts.items()]
+        if all(got - exp <= -counts[w] for w, (exp, got) in zip(counts, diffs, strict=True)):
+            lost.append(i)
+        elif all(got - exp >= counts[w] for w, (exp, got) in zip(counts, diffs, strict=True)):
+            again.append(i)
+    return lost, again
+
+
+def cause(result: RunResult, verdict: Verdict, lost: list[int], again: list[int]) -> str:
+    kinds = {f.fault.do for f in result.fired}
+    points = " ".join(f.fault.at for f in result.fired)
+    if verdict.kind == "hang":
+        return "a file stayed pending, or a process waits for something that never comes"
+    if lost and "after:XACK" in points:
+        return "the file was acknowledged before its counts were added"
+    if lost:
+        return (
+            "no worker took over the file of the worker that stopped: stalled files must "
+            "be claimed (XAUTOCLAIM) before the workers exit"
+        )
+    if again and "client" in points:
+        return "running the client again added the files again: the bootstrap is not idempotent"
+    if again and kinds & {"stall", "redis-restart", "redis-pause"}:
+        return (
+            "a commit of a file that was already acknowledged still added its counts: "
+            "add them only when XACK returns 1, in the same atomic step"
+        )
+    if again:
+        return (
+            "the counts were added but the file was not acknowledged in the same atomic "
+            "step, so another worker counted it again"
+        )
+    return "the counts differ from a serial count"
+
+
+def explain(result: RunResult, verdict: Verdict, per_file: list[Counter[str]]) -> str:
+    """One or two sentences: the faults, the damage, the cause."""
+    n = len(result.files)
+    setting = f"{n} file(s), {result.example.workers} worker(s)"
+    faults = "; ".join(fault_words(f.fault, result.files, f.context) for f in result.fired)
+    faults = faults or "no fault fired"
+    lost, again = damaged_files(verdict, per_file) if verdict.wrong else ([], [])
+    damage = []
+    if lost:
+        damage.append(f"{_files(lost, n)} never counted")
+    if again:
+        damage.append(f"{_files(again, n)} counted twice")
+    what = "; ".join(damage) or verdict.detail
+    if damage:
+        what += f" ({verdict.detail})"
+    return (
+        f"With {setting}: {faults}. Result: {what}, because {cause(result, verdict, lost, again)}."
+    )
+
+
+def _files(numbers: list[int], total: int) -> str:
+    if len(numbers) == 1:
+        return f"file {numbers[0]} of {total} was"
+    return "files " + ", ".join(map(str, numbers)) + f" of {total} were"

@@ -17,12 +17,12 @@ from faults.grade.run import RunResult
 from faults.grade.schedule import Fault
 
 ACTIONS = {
-    "crash": "killed (SIGKILL)",
-    "stall": "stopped (SIGSTOP) for {ms} ms, then resumed",
-    "slow": "slowed down by {ms} ms",
-    "hang": "hung for ever",
-    "redis-restart": "saw Redis killed and restarted {ms} ms later",
-    "redis-pause": "saw Redis frozen for {ms} ms",
+    "crash": "{who} was killed (SIGKILL)",
+    "stall": "{who} was stopped (SIGSTOP) for {ms} ms, then resumed",
+    "slow": "{who} was slowed down by {ms} ms",
+    "hang": "{who} hung for ever",
+    "redis-restart": "Redis was killed and restarted {ms} ms later",
+    "redis-pause": "Redis was frozen for {ms} ms",
 }
 
 
@@ -36,14 +36,16 @@ def file_name(files: list[Path], context: object) -> str | None:
 
 
 def fault_words(fault: Fault, files: list[Path], context: object) -> str:
+    """E.g. 'right after worker#1's XREADGROUP #1 returned file 3 of 4, worker#1 was killed
+    (SIGKILL)'."""
     who, _, where = fault.at.partition(".")
     phase, _, rest = where.partition(":")
     command, _, nth = rest.partition("#")
     moment = "right after" if phase == "after" else "just before"
     held = file_name(files, context.get("result") if isinstance(context, dict) else None)
     got = f" returned {held}" if held and phase == "after" else ""
-    action = ACTIONS[fault.do].format(ms=fault.ms)
-    return f"{who} {action} {moment} its {command} #{nth}{got}"
+    action = ACTIONS[fault.do].format(who=who, ms=fault.ms)
+    return f"{moment} {who}'s {command} #{nth}{got}, {action}"
 
 
 def damaged_files(verdict: Verdict, per_file: list[Counter[str]]) -> tuple[list[int], list[int]]:
@@ -63,26 +65,34 @@ def damaged_files(verdict: Verdict, per_file: list[Counter[str]]) -> tuple[list[
 def cause(result: RunResult, verdict: Verdict, lost: list[int], again: list[int]) -> str:
     kinds = {f.fault.do for f in result.fired}
     points = " ".join(f.fault.at for f in result.fired)
+    over = lost == [] and any(got > exp for exp, got in verdict.wrong.values())
+    under = again == [] and any(got < exp for exp, got in verdict.wrong.values())
     if verdict.kind == "hang":
-        return "a file stayed pending, or a process waits for something that never comes"
-    if lost and "after:XACK" in points:
+        alive = ", ".join(a for a in result.alive if not a.startswith("process-")) or "?"
+        still = f"still running at the deadline: {alive}"
+        if not result.fired:
+            return f"it does not exit even without faults ({still})"
+        return f"a process waits for something that never comes, e.g. a pending file ({still})"
+    if verdict.kind == "foreign":
+        return "words were stored that no input holds (decoding or splitting differs)"
+    if (lost or under) and "after:XACK" in points:
         return "the file was acknowledged before its counts were added"
-    if lost:
+    if lost or under:
         return (
-            "no worker took over the file of the worker that stopped: stalled files must "
-            "be claimed (XAUTOCLAIM) before the workers exit"
+            "no worker took over the file of the worker that stopped: a stalled file must be "
+            "claimed (XAUTOCLAIM) by another worker before the workers exit"
         )
-    if again and "client" in points:
+    if "client" in points:
         return "running the client again added the files again: the bootstrap is not idempotent"
-    if again and kinds & {"stall", "redis-restart", "redis-pause"}:
+    if kinds & {"stall", "redis-restart", "redis-pause"}:
         return (
-            "a commit of a file that was already acknowledged still added its counts: "
-            "add them only when XACK returns 1, in the same atomic step"
+            "a commit of a file that was already acknowledged still added its counts: add them "
+            "only when XACK returns 1, in the same atomic step (a Redis Function)"
         )
-    if again:
+    if again or over:
         return (
-            "the counts were added but the file was not acknowledged in the same atomic "
-            "step, so another worker counted it again"
+            "the counts were added but the file was not acknowledged in the same atomic step, "
+            "so another worker counted it again"
         )
     return "the counts differ from a serial count"
 

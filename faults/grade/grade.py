@@ -41,6 +41,19 @@ def cannot_run(result: RunResult, verdict: Verdict, options: GradeOptions) -> st
     """Why the baseline shows the submission cannot be graded, if it does."""
     out = result.output
     last = (out.strip().splitlines() or ["(no output)"])[-1][:200]
+    failed = [op for op in result.history.ops if op.type == "fail"]
+    if verdict.kind in ("exit", "hang") and failed and not result.history.select(type="ok"):
+        errors = sorted({str(op.value.get("error")) for op in failed})
+        if "AuthenticationError" in errors or "AuthenticationWrongNumberOfArgsError" in errors:
+            return (
+                "it needs a Redis password it was not given: pass {redis_password} through "
+                "--env or --config templates, or say --redis-password"
+            )
+        return (
+            f"it never reached the grader's Redis ({len(failed)} commands failed: "
+            f"{', '.join(errors)}): tell it where Redis is with --env/--config templates "
+            "({redis_host}, {redis_port}, ...), or say --redis-port/--redis-password"
+        )
     if verdict.kind == "exit":
         if re.search(
             r"NOAUTH|AuthenticationError|WRONGPASS|invalid password|"
@@ -62,10 +75,14 @@ def cannot_run(result: RunResult, verdict: Verdict, options: GradeOptions) -> st
     if verdict.kind == "counts" and result.counts is None:
         return f"--counts-key {options.counts_key!r} is not a sorted set: name the right key"
     if verdict.kind == "counts" and not result.counts and verdict.wrong:
-        hint = (
-            f" (sorted sets it made: {', '.join(result.other_keys)})" if result.other_keys else ""
+        if result.other_keys:
+            made = ", ".join(result.other_keys)
+            key = options.counts_key
+            return f"no counts under --counts-key {key!r} (it made {made}): name the right key"
+        return (
+            "it exits 0 but made no sorted set at all: did it find the inputs? Tell it where "
+            "they are with {data_glob} or {data_dir} in --config/--env templates"
         )
-        return f"no counts under --counts-key {options.counts_key!r}{hint}: name the right key"
     return None
 
 

@@ -102,7 +102,11 @@ class PointNemesis:
         with self._lock:
             self.last_fault_end = max(self.last_fault_end, when)
 
+    def name_of(self, pid: int) -> str:
+        """``client``, ``worker#N`` or ``process-PID`` (one that sent no consumer command)."""
+        return self.labels.get(pid, "client" if pid in self.roots else f"process-{pid}")
+
     def exited(self, pid: int, role: str) -> None:
         with self._lock:
-            label = self.labels.get(pid, "client" if pid in self.roots else f"process-{pid}")
+            label = self.name_of(pid)
             self.history.add("info", label, "exit", {"pid": pid})

@@ -57,6 +57,8 @@ class RunResult:
     restarts: int = 0
     errors: list[str] = dataclasses.field(default_factory=list)
     other_keys: list[str] = dataclasses.field(default_factory=list)
+    alive: list[str] = dataclasses.field(default_factory=list)
+    """Processes still running when the run ended (a hang's culprits)."""
 
 
 def run_example(submission: Path, options: GradeOptions, example: Example) -> RunResult:
@@ -108,6 +110,7 @@ def _run(
         code, restarts = _drive(argv, work, env, run_dir, nemesis, trees, options)
         counts, others = _read_counts(server, options.counts_key) if code == 0 else (None, [])
         output = _tail(run_dir / "out.log")
+        alive = sorted({nemesis.name_of(pid) for tree in trees for pid in tree.poll()})
         return RunResult(
             example,
             code,
@@ -121,6 +124,7 @@ def _run(
             restarts,
             list(nemesis.errors),
             others,
+            alive,
         )
     finally:
         for tree in trees:

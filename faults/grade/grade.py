@@ -41,18 +41,23 @@ def cannot_run(result: RunResult, verdict: Verdict, options: GradeOptions) -> st
     """Why the baseline shows the submission cannot be graded, if it does."""
     out = result.output
     last = (out.strip().splitlines() or ["(no output)"])[-1][:200]
-    failed = [op for op in result.history.ops if op.type == "fail"]
-    if verdict.kind in ("exit", "hang") and failed and not result.history.select(type="ok"):
-        errors = sorted({str(op.value.get("error")) for op in failed})
-        if "AuthenticationError" in errors or "AuthenticationWrongNumberOfArgsError" in errors:
-            return (
-                "it needs a Redis password it was not given: pass {redis_password} through "
-                "--env or --config templates, or say --redis-password"
-            )
+    if verdict.kind == "exit" and (
+        result.exit_code == 127 or re.search(r"can't open file|No such file|not found", out)
+    ):
+        return f"no such command or file: --cmd {options.cmd!r}: {last}"
+    failed = sorted({str(op.value.get("error")) for op in result.history.select(type="fail")})
+    stuck = verdict.kind in ("exit", "hang")
+    no_success = not result.history.select(type="ok")
+    if stuck and (result.auth_errors or "AuthenticationError" in failed) and no_success:
         return (
-            f"it never reached the grader's Redis ({len(failed)} commands failed: "
-            f"{', '.join(errors)}): tell it where Redis is with --env/--config templates "
-            "({redis_host}, {redis_port}, ...), or say --redis-port/--redis-password"
+            "it needs a Redis password it was not given: pass {redis_password} through "
+            "--env or --config templates, or say --redis-password"
+        )
+    if stuck and not result.commands and no_success:
+        seen = f" (its commands failed with {', '.join(failed)})" if failed else ""
+        return (
+            f"it never reached the grader's Redis{seen}: tell it where Redis is with --env or "
+            "--config templates ({redis_host}, {redis_port}, ...), or say --redis-port"
         )
     if verdict.kind == "exit":
         if re.search(
@@ -69,8 +74,6 @@ def cannot_run(result: RunResult, verdict: Verdict, options: GradeOptions) -> st
                 "it connects to a Redis address it was not given: use --env/--config "
                 f"templates, or --redis-port/--redis-password. Last line: {last}"
             )
-        if result.exit_code == 127 or re.search(r"can't open file|No such file|not found", out):
-            return f"no such command or file: --cmd {options.cmd!r}: {last}"
         return f"it exits with status {result.exit_code} with no fault injected. Last line: {last}"
     if verdict.kind == "counts" and result.counts is None:
         return f"--counts-key {options.counts_key!r} is not a sorted set: name the right key"

@@ -59,6 +59,10 @@ class RunResult:
     other_keys: list[str] = dataclasses.field(default_factory=list)
     alive: list[str] = dataclasses.field(default_factory=list)
     """Processes still running when the run ended (a hang's culprits)."""
+    commands: int = 0
+    """Commands the submission sent to Redis, as Redis counted them (any client)."""
+    auth_errors: int = 0
+    """NOAUTH and WRONGPASS replies Redis gave."""
 
 
 def run_example(submission: Path, options: GradeOptions, example: Example) -> RunResult:
@@ -107,7 +111,9 @@ def _run(
         workspace.render_configs(work, options, values)
         env = _environment(options, submission, run_dir, values)
         argv = [*prefix, *shlex.split(render(options.cmd, values, "--cmd"))]
+        before, _ = server.traffic()
         code, restarts = _drive(argv, work, env, run_dir, nemesis, trees, options)
+        after, auth_errors = server.traffic()
         counts, others = _read_counts(server, options.counts_key) if code == 0 else (None, [])
         output = _tail(run_dir / "out.log")
         alive = sorted({nemesis.name_of(pid) for tree in trees for pid in tree.poll()})
@@ -125,6 +131,8 @@ def _run(
             list(nemesis.errors),
             others,
             alive,
+            max(0, after - before - 2),  # the second call's AUTH and the first's INFO
+            auth_errors,
         )
     finally:
         for tree in trees:

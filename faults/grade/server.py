@@ -92,6 +92,19 @@ class GradeRedis:
         except OSError:
             return ""
 
+    def traffic(self) -> tuple[int, int]:
+        """(commands processed, NOAUTH and WRONGPASS errors) since the last start; (0, 0)
+        if the server does not answer. The count includes this call's AUTH, not its INFO."""
+        try:
+            stats = self.client(timeout_s=2).info("all")
+        except (redis.RedisError, OSError):
+            return 0, 0
+        auth = sum(
+            int(stats.get(f"errorstat_{name}", {}).get("count", 0))
+            for name in ("NOAUTH", "WRONGPASS")
+        )
+        return int(stats.get("total_commands_processed", 0)), auth
+
     def kill(self) -> None:
         """SIGKILL, as a crash would (no save, no goodbye to clients)."""
         if self.proc is not None and self.proc.poll() is None:

@@ -44,6 +44,8 @@ class GradeRedis:
         self.lock = threading.Lock()
 
     def args(self) -> list[str]:
+        """The command line, without the password: that goes in through stdin (``-``), so
+        ``ps`` never shows it."""
         args = server_args(
             port=self.port,
             bind="127.0.0.1 -::1",
@@ -51,9 +53,12 @@ class GradeRedis:
             data_dir=str(self.data_dir),
             persistence=Persistence("aof-always"),
         )
+        at = args.index("--requirepass")
+        del args[at : at + 2]
         return [
             *self.prefix,
             require_redis_server(),
+            "-",
             *args,
             "--unixsocket",
             self.socket,
@@ -72,10 +77,13 @@ class GradeRedis:
                 self.args(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
                 start_new_session=True,
             )
         proc = self.proc
+        assert proc.stdin is not None
+        proc.stdin.write(f'requirepass "{self.password}"\n'.encode())
+        proc.stdin.close()
         try:
             wait_ready(self.client(), alive=lambda: proc.poll() is None, describe=self._describe)
         except NodeError as exc:

@@ -71,8 +71,10 @@ def add_parser(sub: Any) -> None:
 
 def options_from(args: argparse.Namespace) -> GradeOptions:
     if args.redis_password is not None and any(c in args.redis_password for c in '"\\\n '):
-        raise GradeError("--redis-password: quotes, backslashes, spaces and line breaks are "
-                         "not supported; use a plain password")
+        raise GradeError(
+            "--redis-password: quotes, backslashes, spaces and line breaks are "
+            "not supported; use a plain password"
+        )
     function = None
     if args.load_function:
         try:

@@ -85,7 +85,12 @@ def strategy(prop: str, points: Points, claim_ms: int) -> st.SearchStrategy[Exam
         one = victim.flatmap(lambda who: point(points, "worker", who)).map(
             lambda at: Fault(at, "crash")
         )
-        return _example(prop, workers, lambda w: st.tuples(one))
+        timed = st.builds(
+            lambda child, ms: Fault(f"child#{child}@{ms}ms", "crash"),
+            st.integers(1, 2),
+            st.sampled_from([100, 300, 700, 1500]),
+        )
+        return _example(prop, workers, lambda w: st.tuples(st.one_of(one, timed)))
     if prop == "straggler":
         ms = st.sampled_from([max(50, claim_ms // 2), claim_ms * 2 + 500])
         one = st.builds(

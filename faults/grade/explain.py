@@ -38,6 +38,10 @@ def file_name(files: list[Path], context: object) -> str | None:
 def fault_words(fault: Fault, files: list[Path], context: object) -> str:
     """E.g. 'right after worker#1's XREADGROUP #1 returned file 3 of 4, worker#1 was killed
     (SIGKILL)'."""
+    if fault.timed is not None:
+        child, ms = fault.timed
+        who = f"the command's child process #{child}"
+        return f"{ms} ms after the start, " + ACTIONS[fault.do].format(who=who, ms=fault.ms)
     who, _, where = fault.at.partition(".")
     phase, _, rest = where.partition(":")
     command, _, nth = rest.partition("#")

@@ -102,6 +102,21 @@ class PointNemesis:
         with self._lock:
             self.last_fault_end = max(self.last_fault_end, when)
 
+    def timed(self, elapsed_s: float, children: list[int]) -> None:
+        """Fire the time-based faults that are due, on the command's n-th child process
+        (children the grader has not seen yet cannot be hit: the fault waits for them)."""
+        for i, fault in enumerate(self.faults):
+            when = fault.timed
+            if when is None or self._done[i] or elapsed_s * 1000 < when[1]:
+                continue
+            if len(children) < when[0]:
+                continue
+            self._done[i] = True
+            pid = children[when[0] - 1]
+            self.history.add("info", "nemesis", "fault", {"fault": str(fault), "pid": pid})
+            self.fired.append(Fired(fault, pid, {}, self.history.now()))
+            self._do(fault, pid, self.name_of(pid))
+
     def name_of(self, pid: int) -> str:
         """``client``, ``worker#N`` or ``process-PID`` (one that sent no consumer command)."""
         return self.labels.get(pid, "client" if pid in self.roots else f"process-{pid}")

@@ -35,6 +35,8 @@ class ProcessTree:
         self.root = root
         self.session = root.pid
         self.seen: set[int] = {root.pid}
+        self.children: list[int] = []
+        """Processes of the tree other than the root, in the order first seen."""
 
     def poll(self) -> set[int]:
         """Look again: the live processes of the tree (and remember them)."""
@@ -55,6 +57,7 @@ class ProcessTree:
             grew = not more <= live
             live |= more
         live = {pid for pid in live if pid in parents}
+        self.children += sorted(live - self.seen)
         self.seen |= live
         return live
 

@@ -240,6 +240,7 @@ def _wait(
             return None
         for tree in trees:
             tree.poll()
+        nemesis.timed(now - start, [pid for tree in trees for pid in tree.children])
         time.sleep(0.05)
 
 

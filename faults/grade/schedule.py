@@ -20,6 +20,9 @@ from faults.grade.options import GradeError, GradeOptions
 Kind = Literal["crash", "stall", "slow", "hang", "redis-restart", "redis-pause"]
 KINDS: tuple[Kind, ...] = ("crash", "stall", "slow", "hang", "redis-restart", "redis-pause")
 _POINT = re.compile(r"^(client|worker#[1-9]\d*)\.(before|after):([A-Z_.]+)#([1-9]\d*)$")
+_TIMED = re.compile(r"^child#([1-9]\d*)@(\d+)ms$")
+"""``child#2@800ms``: the second process the command started, 800 ms after the start.
+Needs no shim, so it applies to submissions in any language or with any client."""
 WORKER_COMMANDS = frozenset({"XREADGROUP", "XAUTOCLAIM", "XCLAIM"})
 
 
@@ -32,10 +35,19 @@ class Fault:
     ms: int = 0
 
     def __post_init__(self) -> None:
-        if not _POINT.match(self.at):
-            raise GradeError(f"fault point {self.at!r}: expected e.g. worker#2.after:XREADGROUP#1")
+        if not (_POINT.match(self.at) or _TIMED.match(self.at)):
+            raise GradeError(
+                f"fault point {self.at!r}: expected e.g. worker#2.after:XREADGROUP#1 "
+                "or child#1@800ms"
+            )
         if self.do not in KINDS:
             raise GradeError(f"fault action {self.do!r}: use one of {', '.join(KINDS)}")
+
+    @property
+    def timed(self) -> tuple[int, int] | None:
+        """(child number, milliseconds after the start) of a time-based fault."""
+        match = _TIMED.match(self.at)
+        return (int(match.group(1)), int(match.group(2))) if match else None
 
     @property
     def process(self) -> str:

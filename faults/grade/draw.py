@@ -48,9 +48,29 @@ def datasets() -> st.SearchStrategy[tuple[str, ...]]:
     return st.lists(file_texts(), min_size=1, max_size=4).map(tuple)
 
 
+READS = frozenset({"XREADGROUP", "XAUTOCLAIM", "XCLAIM"})
+LOOKS = ("XINFO", "XPENDING", "XLEN", "XRANGE", "PING", "GET", "EXISTS", "ZSCORE")
+
+
+def holding(points: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
+    """The points where a worker most likely holds a file: right after a read, and just
+    before a command that writes (its commit, or part of it)."""
+    return [
+        (phase, command, n)
+        for phase, command, n in points
+        if (phase == "after" and command in READS)
+        or (phase == "before" and command not in READS and not command.startswith(LOOKS))
+    ]
+
+
 def point(points: Points, kind: str, who: int | None) -> st.SearchStrategy[str]:
+    """A point of that kind of process: half the time one where a worker holds a file."""
     label = "client" if who is None else f"worker#{who}"
-    return st.sampled_from(points[kind]).flatmap(
+    hot = holding(points[kind]) if kind == "worker" else []
+    where = st.sampled_from(points[kind])
+    if hot:
+        where = st.one_of(st.sampled_from(hot), where)
+    return where.flatmap(
         lambda pcn: st.integers(1, max(1, min(pcn[2], 3))).map(
             lambda n: f"{label}.{pcn[0]}:{pcn[1]}#{n}"
         )
@@ -92,7 +112,7 @@ def strategy(prop: str, points: Points, claim_ms: int) -> st.SearchStrategy[Exam
         )
         return _example(prop, workers, lambda w: st.tuples(st.one_of(one, timed)))
     if prop == "straggler":
-        ms = st.sampled_from([max(50, claim_ms // 2), claim_ms * 2 + 500])
+        ms = st.sampled_from([claim_ms * 2 + 500, max(50, claim_ms // 2), claim_ms * 3 + 500])
         one = st.builds(
             lambda at, m: Fault(at, "stall", m),
             victim.flatmap(lambda who: point(points, "worker", who)),

@@ -49,10 +49,6 @@ class Fault:
         match = _TIMED.match(self.at)
         return (int(match.group(1)), int(match.group(2))) if match else None
 
-    @property
-    def process(self) -> str:
-        return self.at.partition(".")[0]
-
     def __str__(self) -> str:
         return f"{self.at}:{self.do}" + (f"={self.ms}" if self.ms else "")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,16 @@ def options_from(args: argparse.Namespace) -> GradeOptions:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
+    """SIGTERM (a CI job cancelled) unwinds like Ctrl-C while grading, so every run's
+    cleanup still kills the submission's processes and its Redis."""
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        return _grade_all(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _grade_all(args: argparse.Namespace) -> int:
     if args.replay:
         return replay_file(
             args.replay, args.repeat, args.submissions[0] if args.submissions else None

@@ -64,11 +64,14 @@ class _Search:
         self.start = time.monotonic()
         self.failed: dict[str, tuple[RunResult, Verdict]] = {}
         self.error: GradeError | None = None
+        self.interrupted: BaseException | None = None
 
     def test(self, example: Example) -> None:
         key = json.dumps(example.to_data(), sort_keys=True)
         if key in self.failed:
             raise AssertionError(self.failed[key][1].detail)
+        if self.interrupted is not None:
+            raise self.interrupted
         out_of_time = self.result.first_failure_s is not None and (
             time.monotonic() - self.start - self.result.first_failure_s > self.shrink_s
         )
@@ -80,6 +83,9 @@ class _Search:
         except GradeError as exc:
             self.error = exc
             return
+        except (KeyboardInterrupt, SystemExit) as exc:  # Hypothesis must not swallow these
+            self.interrupted = exc
+            raise
         if verdict.ok:
             return
         self.failed[key] = (result, verdict)
@@ -115,6 +121,8 @@ def check_property(
 
     with contextlib.suppress(Exception):  # the failure is in the record, flaky or not
         body()
+    if search.interrupted is not None:
+        raise search.interrupted
     if search.error is not None:
         raise search.error
     search.result.seconds = time.monotonic() - search.start

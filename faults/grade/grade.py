@@ -116,7 +116,7 @@ def grade(
             if p != "termination"
         ]
         return Grade(str(submission), [*others, failed], time.monotonic() - start)
-    points = draw.observed(base.history)
+    points = draw.observed(base.history, base.files)
     grade = Grade(str(submission), [], 0.0)
     for prop in only or tuple(PROPERTIES):
         result = check_property(prop, points, options, run, shrink_s)

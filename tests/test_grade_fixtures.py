@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from faults.grade import netns
 from tests.grade_helpers import LAB, SUBMISSIONS, grade, skip_on_docker_backend
 
 pytestmark = pytest.mark.slow
@@ -99,7 +100,11 @@ def test_never_exits_fails_termination(capsys: pytest.CaptureFixture[str], tmp_p
         ([*LAB, "--cmd", "python missing.py"], "no such command or file"),
         ([*LAB, "--counts-key", "counts"], "no counts under --counts-key 'counts' (it made count)"),
         # its own config.json: localhost:6379, inside a namespace where nothing listens
-        (["--isolate", "netns", "--exit-within", "3"], "never reached the grader's Redis"),
+        pytest.param(
+            ["--isolate", "netns", "--exit-within", "3"],
+            "never reached the grader's Redis",
+            marks=pytest.mark.skipif(not netns.available(), reason="needs root and `ip`"),
+        ),
     ],
     ids=["no-such-command", "wrong-key", "no-address"],
 )

@@ -75,6 +75,11 @@ def cannot_run(result: RunResult, verdict: Verdict, options: GradeOptions) -> st
                 f"templates, or --redis-port/--redis-password. Last line: {last}"
             )
         return f"it exits with status {result.exit_code} with no fault injected. Last line: {last}"
+    return _no_counts(result, verdict, options)
+
+
+def _no_counts(result: RunResult, verdict: Verdict, options: GradeOptions) -> str | None:
+    """Why an exit 0 left no counts where the grader looks, if it did."""
     if verdict.kind == "counts" and result.counts is None:
         return f"--counts-key {options.counts_key!r} is not a sorted set: name the right key"
     if verdict.kind == "counts" and not result.counts and verdict.wrong:

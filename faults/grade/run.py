@@ -13,6 +13,7 @@ import dataclasses
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -106,11 +107,7 @@ def _run(
         controller.start()
         files = workspace.write_inputs(run_dir, example.files, options.input)
         expected = per_file(files, options)
-        work = workspace.copy_submission(submission, run_dir)
-        values = _values(options, server, run_dir, example)
-        workspace.render_configs(work, options, values)
-        env = _environment(options, submission, run_dir, values)
-        argv = [*prefix, *shlex.split(render(options.cmd, values, "--cmd"))]
+        argv, work, env = _prepare(submission, options, example, run_dir, server, prefix)
         before, _ = server.traffic()
         code, restarts = _drive(argv, work, env, run_dir, nemesis, trees, options)
         after, auth_errors = server.traffic()
@@ -141,9 +138,23 @@ def _run(
         server.close()
 
 
-def free_port_taken(port: int) -> bool:
-    import socket
+def _prepare(
+    submission: Path,
+    options: GradeOptions,
+    example: Example,
+    run_dir: Path,
+    server: GradeRedis,
+    prefix: list[str],
+) -> tuple[list[str], Path, dict[str, str]]:
+    """The working copy with its rendered files, the command line and its environment."""
+    work = workspace.copy_submission(submission, run_dir)
+    values = _values(options, server, run_dir, example)
+    workspace.render_configs(work, options, values)
+    env = _environment(options, submission, run_dir, values)
+    return [*prefix, *shlex.split(render(options.cmd, values, "--cmd"))], work, env
 
+
+def free_port_taken(port: int) -> bool:
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))

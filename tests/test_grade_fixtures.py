@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from faults.cli import main as faults_main
 from faults.grade import netns
 from tests.grade_helpers import LAB, SUBMISSIONS, grade, skip_on_docker_backend
 
@@ -73,7 +74,8 @@ def test_a_saved_counterexample_replays(capsys: pytest.CaptureFixture[str], tmp_
     submission = str(SUBMISSIONS / "ack_before_count")
     scenario.write_text(json.dumps({"kind": "faults-grade", "submission": submission,
                                     "options": options, "example": example}))  # fmt: skip
-    code, out = grade(capsys, "--replay", scenario)
+    code = faults_main(["replay", str(scenario)])  # `faults replay` knows grading scenarios
+    out = capsys.readouterr().out
     assert code == 1, out
     assert "was never counted" in out, out
     code, out = grade(capsys, "--replay", scenario, SUBMISSIONS / "correct")

@@ -31,7 +31,7 @@ CAUGHT = [
     ("count_then_ack", "worker-crash", "counted 2 times"),
     ("no_steal", "worker-crash", "did not exit"),
     ("ignore_xack_result", "straggler", "only when XACK returns 1"),
-    ("quit_on_empty_read", "worker-crash", "never counted"),
+    ("quit_on_empty_read", "worker-crash", "an empty read does not mean the job is done"),
     ("ack_before_count", "worker-crash", "acknowledged before its counts were added"),
     ("nonidempotent_bootstrap", "bootstrap", "the bootstrap is not idempotent"),
 ]

@@ -81,6 +81,13 @@ def cause(result: RunResult, verdict: Verdict, lost: list[int], again: list[int]
         return "words were stored that no input holds (decoding or splitting differs)"
     if (lost or under) and "after:XACK" in points:
         return "the file was acknowledged before its counts were added"
+    steals = any(op.f in ("XAUTOCLAIM", "XCLAIM") for op in result.history.ops)
+    if (lost or under) and steals:
+        return (
+            "the other workers exited while that file was still pending with the dead "
+            "worker: an empty read does not mean the job is done (wait until nothing is "
+            "pending, claiming stalled files)"
+        )
     if lost or under:
         return (
             "no worker took over the file of the worker that stopped: a stalled file must be "
@@ -104,7 +111,7 @@ def cause(result: RunResult, verdict: Verdict, lost: list[int], again: list[int]
 def explain(result: RunResult, verdict: Verdict, per_file: list[Counter[str]]) -> str:
     """One or two sentences: the faults, the damage, the cause."""
     n = len(result.files)
-    setting = f"{n} file(s), {result.example.workers} worker(s)"
+    setting = f"{n} file(s) ({dataset(result.example.files)}), {result.example.workers} worker(s)"
     faults = "; ".join(fault_words(f.fault, result.files, f.context) for f in result.fired)
     faults = faults or "no fault fired"
     lost, again = damaged_files(verdict, per_file) if verdict.wrong else ([], [])
@@ -119,6 +126,16 @@ def explain(result: RunResult, verdict: Verdict, per_file: list[Counter[str]]) -
     return (
         f"With {setting}: {faults}. Result: {what}, because {cause(result, verdict, lost, again)}."
     )
+
+
+def dataset(files: tuple[str, ...]) -> str:
+    """The files in a few words each: 'the the the' (3 words), empty, ..."""
+    shown = []
+    for text in files:
+        words = text.split()
+        head = " ".join(words[:3]) + (" ..." if len(words) > 3 else "")
+        shown.append(f"{head!r} ({len(words)} words)" if words else "empty")
+    return "; ".join(shown)
 
 
 def _files(numbers: list[int], total: int) -> str:

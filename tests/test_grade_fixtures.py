@@ -49,9 +49,22 @@ def test_each_buggy_fixture_is_caught_with_a_readable_counterexample(
     assert f"replay: faults replay {saved}" in out, out
 
 
+def test_the_sampler_sees_a_non_atomic_commit_without_faults(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """With --stream/--group, counts that run ahead of their acknowledgement are caught on
+    fault-free runs (the termination property draws no fault)."""
+    code, out = grade(capsys, SUBMISSIONS / "count_then_ack", *LAB, "--stream", "files",
+                      "--group", "workers", "--only", "termination", "--fail-fast",
+                      "--shrink-seconds", "5", "--save-dir", tmp_path)  # fmt: skip
+    assert code == 1, out
+    assert "not those of the acknowledged files" in out and "no fault fired" in out, out
+
+
 def test_the_correct_fixture_passes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out = grade(capsys, SUBMISSIONS / "correct", *LAB, "--only", "worker-crash",
-                      "--only", "bootstrap", "--save-dir", tmp_path)  # fmt: skip
+                      "--only", "bootstrap", "--stream", "files", "--group", "workers",
+                      "--save-dir", tmp_path)  # fmt: skip
     assert code == 0, out
     assert out.count("PASS") == 3, out  # the submission and its two properties
 

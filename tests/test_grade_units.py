@@ -89,3 +89,16 @@ def test_junit_has_one_case_per_property() -> None:
     assert [s.get("failures") for s in suites] == ["1", "0"]
     assert suites[1].find("testcase/error") is not None
     assert "| a | FAIL | pass | **FAIL** |" in report.summary(grades)
+
+
+def test_sampler_compares_counts_with_the_acknowledged_files() -> None:
+    from faults.grade.sampler import Sampler
+
+    files = [Path("/d/f1.txt"), Path("/d/f2.txt")]
+    sampler = Sampler(None, "files", "g", "count", files,  # type: ignore[arg-type]
+                      [Counter({"a": 2}), Counter({"b": 1})])  # fmt: skip
+    entries = [[b"1-1", [b"path", b"/d/f1.txt"]], [b"2-1", [b"path", b"/d/f2.txt"]]]
+    pending = [[b"2-1", b"w", 5, 1]]
+    assert sampler.check([[b"a", b"2"], entries, pending, b"2-1"]) is None
+    assert sampler.check([[b"a", b"2", b"b", b"1"], entries, pending, b"2-1"]) is not None
+    assert sampler.check([[], entries, [], b"1-1"]) is not None  # f1 acked, not counted

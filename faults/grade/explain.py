@@ -77,6 +77,8 @@ def cause(result: RunResult, verdict: Verdict, lost: list[int], again: list[int]
         if not result.fired:
             return f"it does not exit even without faults ({still})"
         return f"a process waits for something that never comes, e.g. a pending file ({still})"
+    if verdict.kind == "atomicity":
+        return "adding the counts and acknowledging the file are not one atomic step"
     if verdict.kind == "foreign":
         return "words were stored that no input holds (decoding or splitting differs)"
     if (lost or under) and "after:XACK" in points:

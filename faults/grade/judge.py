@@ -52,6 +52,8 @@ def judge(result: RunResult, options: GradeOptions) -> Verdict:
         )
     if wrong:
         return Verdict("counts", describe_wrong(wrong), wrong)
+    if result.atomicity:
+        return Verdict("atomicity", result.atomicity[0])
     return Verdict("ok", "counts equal the serial count, exit 0")
 
 

@@ -31,6 +31,7 @@ from faults.grade.options import GradeError, GradeOptions, render
 from faults.grade.points import Fired, PointNemesis
 from faults.grade.procs import ProcessTree
 from faults.grade.reference import per_file
+from faults.grade.sampler import Sampler
 from faults.grade.schedule import Example
 from faults.grade.server import GradeRedis
 from faults.grade.shim import ENV
@@ -64,6 +65,8 @@ class RunResult:
     """Commands the submission sent to Redis, as Redis counted them (any client)."""
     auth_errors: int = 0
     """NOAUTH and WRONGPASS replies Redis gave."""
+    atomicity: list[str] = dataclasses.field(default_factory=list)
+    """What the atomicity sampler saw wrong (with ``--stream`` and ``--group``)."""
 
 
 def run_example(submission: Path, options: GradeOptions, example: Example) -> RunResult:
@@ -109,7 +112,12 @@ def _run(
         expected = per_file(files, options)
         argv, work, env = _prepare(submission, options, example, run_dir, server, prefix)
         before, _ = server.traffic()
-        code, restarts = _drive(argv, work, env, run_dir, nemesis, trees, options)
+        sampler = _sampler(options, server, files, expected)
+        try:
+            code, restarts = _drive(argv, work, env, run_dir, nemesis, trees, options)
+        finally:
+            if sampler is not None:
+                sampler.stop()
         after, auth_errors = server.traffic()
         counts, others = _read_counts(server, options.counts_key) if code == 0 else (None, [])
         output = _tail(run_dir / "out.log")
@@ -130,12 +138,23 @@ def _run(
             alive,
             max(0, after - before - 2),  # the second call's AUTH and the first's INFO
             auth_errors,
+            list(sampler.violations) if sampler is not None else [],
         )
     finally:
         for tree in trees:
             tree.kill_all()
         controller.stop()
         server.close()
+
+
+def _sampler(
+    options: GradeOptions, server: GradeRedis, files: list[Path], expected: list[Counter[str]]
+) -> Sampler | None:
+    if not (options.stream and options.group):
+        return None
+    sampler = Sampler(server, options.stream, options.group, options.counts_key, files, expected)
+    sampler.start()
+    return sampler
 
 
 def _prepare(

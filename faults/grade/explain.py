@@ -22,6 +22,7 @@ ACTIONS = {
     "slow": "{who} was slowed down by {ms} ms",
     "hang": "{who} hung for ever",
     "redis-restart": "Redis was killed and restarted {ms} ms later",
+    "redis-wipe": "Redis was killed and restarted empty {ms} ms later",
     "redis-pause": "Redis was frozen for {ms} ms",
 }
 

@@ -89,13 +89,14 @@ class PointNemesis:
                 timer.start()
             elif fault.do in ("slow", "hang"):
                 return {"do": fault.do, "ms": fault.ms}
-            elif fault.do == "redis-restart":
-                self.server.restart(seconds)
+            elif fault.do in ("redis-restart", "redis-wipe"):
+                self.server.restart(seconds, wipe=fault.do == "redis-wipe")
             elif fault.do == "redis-pause":
                 self.server.pause(seconds)
         except Exception as exc:  # a fault that could not be done is reported, not raised
             self.errors.append(f"{fault} failed: {type(exc).__name__}: {exc}")
-        self._ended(time.monotonic() + (seconds if fault.do != "redis-restart" else 0))
+        restarted = fault.do in ("redis-restart", "redis-wipe")
+        self._ended(time.monotonic() + (0 if restarted else seconds))
         return None
 
     def _ended(self, when: float) -> None:

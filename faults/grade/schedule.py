@@ -17,8 +17,10 @@ from typing import Any, Literal
 
 from faults.grade.options import GradeError, GradeOptions
 
-Kind = Literal["crash", "stall", "slow", "hang", "redis-restart", "redis-pause"]
-KINDS: tuple[Kind, ...] = ("crash", "stall", "slow", "hang", "redis-restart", "redis-pause")
+Kind = Literal["crash", "stall", "slow", "hang", "redis-restart", "redis-wipe", "redis-pause"]
+KINDS: tuple[Kind, ...] = (
+    "crash", "stall", "slow", "hang", "redis-restart", "redis-wipe", "redis-pause",
+)  # fmt: skip
 _POINT = re.compile(r"^(client|worker#[1-9]\d*)\.(before|after):([A-Z_.]+)#([1-9]\d*)$")
 _TIMED = re.compile(r"^child#([1-9]\d*)@(\d+)ms$")
 """``child#2@800ms``: the second process the command started, 800 ms after the start.

@@ -21,7 +21,7 @@ import redis
 
 from engine.errors import NodeError
 from engine.nodes.base import Persistence
-from engine.nodes.common import server_args, wait_ready
+from engine.nodes.common import clear_dir, server_args, wait_ready
 from engine.nodes.process import require_redis_server
 from faults.grade.options import GradeError
 
@@ -120,10 +120,13 @@ class GradeRedis:
             self.proc.kill()
             self.proc.wait()
 
-    def restart(self, downtime_s: float) -> dict[str, object]:
-        """Kill, stay down ``downtime_s``, come back from the append-only file."""
+    def restart(self, downtime_s: float, *, wipe: bool = False) -> dict[str, object]:
+        """Kill, stay down ``downtime_s``, come back from the append-only file (or empty,
+        with ``wipe``: a server that lost its disk)."""
         with self.lock:
             self.kill()
+            if wipe:
+                clear_dir(self.data_dir)
             time.sleep(downtime_s)
             self.start()
             return {"downtime_ms": round(downtime_s * 1000)}

@@ -98,7 +98,13 @@ def cause(result: RunResult, verdict: Verdict, lost: list[int], again: list[int]
         )
     if "client" in points:
         return "running the client again added the files again: the bootstrap is not idempotent"
-    if kinds & {"stall", "redis-restart", "redis-pause"}:
+    if kinds & {"redis-restart", "redis-pause"} and "stall" not in kinds:
+        return (
+            "work done before Redis went away was done again after it came back: a commit "
+            "retried must change nothing the second time (add the counts only when XACK "
+            "returns 1, in one atomic step: a Redis Function)"
+        )
+    if "stall" in kinds:
         return (
             "a commit of a file that was already acknowledged still added its counts: add them "
             "only when XACK returns 1, in the same atomic step (a Redis Function)"

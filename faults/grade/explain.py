@@ -12,6 +12,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from faults.grade.draw import READS
 from faults.grade.judge import Verdict
 from faults.grade.run import RunResult
 from faults.grade.schedule import Fault
@@ -67,6 +68,22 @@ def damaged_files(verdict: Verdict, per_file: list[Counter[str]]) -> tuple[list[
     return lost, again
 
 
+def acked_then_died(result: RunResult) -> bool:
+    """Whether a killed worker had an XACK answered since its last read: it acknowledged
+    a file it then never committed."""
+    for fired in result.fired:
+        if fired.fault.do != "crash":
+            continue
+        since_read: list[str] = []
+        for op in result.history.ops:
+            if op.value.get("pid") != fired.pid or op.type != "ok":
+                continue
+            since_read = [] if op.f in READS else [*since_read, op.f]
+        if "XACK" in since_read:
+            return True
+    return False
+
+
 def cause(result: RunResult, verdict: Verdict, lost: list[int], again: list[int]) -> str:
     kinds = {f.fault.do for f in result.fired}
     points = " ".join(f.fault.at for f in result.fired)
@@ -82,7 +99,7 @@ def cause(result: RunResult, verdict: Verdict, lost: list[int], again: list[int]
         return "adding the counts and acknowledging the file are not one atomic step"
     if verdict.kind == "foreign":
         return "words were stored that no input holds (decoding or splitting differs)"
-    if (lost or under) and "after:XACK" in points:
+    if (lost or under) and acked_then_died(result):
         return "the file was acknowledged before its counts were added"
     steals = any(op.f in ("XAUTOCLAIM", "XCLAIM") for op in result.history.ops)
     if (lost or under) and steals:

@@ -94,6 +94,11 @@ def cause(result: RunResult, verdict: Verdict, lost: list[int], again: list[int]
         still = f"still running at the deadline: {alive}"
         if not result.fired:
             return f"it does not exit even without faults ({still})"
+        if not any(op.f in ("XAUTOCLAIM", "XCLAIM") for op in result.history.ops):
+            return (
+                "no worker ever claims the file of a worker that died (XAUTOCLAIM), so it "
+                f"stays pending and the others wait for it for ever ({still})"
+            )
         return f"a process waits for something that never comes, e.g. a pending file ({still})"
     if verdict.kind == "atomicity":
         return "adding the counts and acknowledging the file are not one atomic step"
@@ -160,7 +165,8 @@ def dataset(files: tuple[str, ...]) -> str:
     for text in files:
         words = text.split()
         head = " ".join(words[:3]) + (" ..." if len(words) > 3 else "")
-        shown.append(f"{head!r} ({len(words)} words)" if words else "empty")
+        count = f"{len(words)} word{'s' * (len(words) != 1)}"
+        shown.append(f"{head!r} ({count})" if words else "empty")
     return "; ".join(shown)
 
 

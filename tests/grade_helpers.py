@@ -27,7 +27,7 @@ ENGINE = [
     "--claim-timeout",
     "500",
     "--exit-within",
-    "10",
+    "20",
 ]
 """This project's engine, driven black-box (the URL with its password goes through the
 environment, never the command line)."""

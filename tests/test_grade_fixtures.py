@@ -64,7 +64,7 @@ def test_the_sampler_sees_a_non_atomic_commit_without_faults(
 def test_the_correct_fixture_passes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out = grade(capsys, SUBMISSIONS / "correct", *LAB, "--only", "worker-crash",
                       "--only", "bootstrap", "--stream", "files", "--group", "workers",
-                      "--save-dir", tmp_path)  # fmt: skip
+                      "--exit-within", "20", "--save-dir", tmp_path)  # fmt: skip
     assert code == 0, out
     assert out.count("PASS") == 3, out  # the submission and its two properties
 

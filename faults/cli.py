@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(run)
     run.set_defaults(func=cmd_run)
     _soak_parser(sub)
+    from faults.grade import cli as grade_cli  # black-box grading of other word counts
+
+    grade_cli.add_parser(sub)
     return parser
 
 
@@ -166,6 +169,10 @@ def execute(scenario: Scenario, args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from faults.grade import cli as grade_cli
+
+    if grade_cli.is_grade_scenario(args.scenario):
+        return grade_cli.replay_file(args.scenario, args.repeat)
     return execute(load_scenario(args.scenario), args)
 
 

@@ -45,8 +45,10 @@ def _lead_class(run: bytes, i: int) -> tuple[str, int]:
         return "fe-ff", 1
     if b >= 0xF8 or 0xF5 <= b <= 0xF7 or (b == 0xF4 and nxt is not None and nxt >= 0x90):
         return "above-max", 1
-    if b in (0xC0, 0xC1) or (b == 0xE0 and nxt is not None and nxt < 0xA0) or (
-        b == 0xF0 and nxt is not None and nxt < 0x90
+    if (
+        b in (0xC0, 0xC1)
+        or (b == 0xE0 and nxt is not None and nxt < 0xA0)
+        or (b == 0xF0 and nxt is not None and nxt < 0x90)
     ):
         return "overlong", 1
     if b == 0xED and nxt is not None and nxt >= 0xA0:

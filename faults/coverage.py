@@ -206,8 +206,10 @@ def _phase(point: str, bootstrap_added: int | None, bootstrap_total: int | None)
 
 def drawn_phases(scenario: Scenario) -> set[str]:
     """``phase:`` labels of the scenario's Redis faults, by trigger (first bootstrap only)."""
-    calls, batch, n_tasks = bootstrap_calls(scenario), scenario.settings.bootstrap_batch, (
-        scenario.n_tasks()
+    calls, batch, n_tasks = (
+        bootstrap_calls(scenario),
+        scenario.settings.bootstrap_batch,
+        (scenario.n_tasks()),
     )
     out: set[str] = set()
     for fault in scenario.faults:

@@ -74,9 +74,7 @@ class Ledger:
             runs = sum(sum(c.values()) for c in others.values())
             unknown = sum(c["unknown"] for c in others.values())
             also = f", {unknown} unknown (not catches)" if unknown else ""
-            parts.append(
-                f"other engines caught {caught} of {len(others)} ({runs} scenarios{also})"
-            )
+            parts.append(f"other engines caught {caught} of {len(others)} ({runs} scenarios{also})")
         return "; ".join(parts)
 
     def to_json(self) -> str:
@@ -112,7 +110,7 @@ class Ledger:
             labels = [label for label in coverage.ALL if label.startswith(prefix)]
             got = [f"{label[len(prefix):]} {self.covered[label]}" for label in labels
                    if self.covered.get(label)]  # fmt: skip
-            missing = [label[len(prefix):] for label in labels if not self.covered.get(label)]
+            missing = [label[len(prefix) :] for label in labels if not self.covered.get(label)]
             line = f"{title}: {len(got)} of {len(labels)}" + (f" ({', '.join(got)})" if got else "")
             if missing:
                 line += "; NEVER reached: " + ", ".join(_why(prefix, m) for m in missing)

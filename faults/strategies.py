@@ -20,6 +20,7 @@ import io
 import hypothesis.strategies as st
 
 from engine import crashpoints as cp
+from engine.worker import MAX_PAIRS_PER_CALL
 from faults import kinds as k
 from faults.alphabet import NOT_UTF8, WHITESPACE
 from faults.choices import (
@@ -118,10 +119,14 @@ def generated(max_vocabulary: int | None = None) -> st.SearchStrategy[Generated 
                       exotic=exotic)  # fmt: skip
     many = st.builds(Generated, seed=seed, files=st.integers(200, 320), words=st.integers(1, 30),
                      vocabulary=st.integers(1, 200), exotic=exotic)  # fmt: skip
+    vocabulary = st.integers(LARGE_VOCABULARY + 1, min(cap, 100_000))
+    if cap > MAX_PAIRS_PER_CALL:  # half of the large ones then stage their commits
+        vocabulary = st.one_of(vocabulary, st.integers(MAX_PAIRS_PER_CALL + 1, cap))
     large = st.builds(Generated, seed=seed, files=st.integers(1, 2),
-                      words=st.integers(250_000, 1_500_000),
-                      vocabulary=st.integers(LARGE_VOCABULARY + 1, cap), exotic=exotic,
-                      csv_files=st.sampled_from((0, 0, 1)))  # fmt: skip
+                      words=st.one_of(st.integers(250_000, 700_000),
+                                      st.integers(1_200_000, 1_500_000)),  # past 8 MB
+                      vocabulary=vocabulary, exotic=exotic,
+                      csv_files=st.integers(0, 1))  # fmt: skip
     tiers: tuple[st.SearchStrategy[Generated | None], ...] = (
         st.none(), st.none(), st.none(), small, small, small, many, large, large)  # fmt: skip
     return st.integers(0, len(tiers) - 1).flatmap(lambda i: tiers[i])
@@ -195,11 +200,16 @@ def _domains(actions: tuple[str, ...]) -> list[st.SearchStrategy[tuple[str, str]
         critical, every = _DOMAIN_POINTS[domain]
         points = st.sampled_from(every) if critical == every else st.one_of(
             st.sampled_from(critical), st.sampled_from(every))  # fmt: skip
+        if domain == k.REDIS_DOMAIN:  # a third of the time in the driver's phases
+            points = st.one_of(points, st.sampled_from(DRIVER_POINTS))
         if domain == k.DRIVER_DOMAIN:
             domains.append(st.tuples(points, st.sampled_from(allowed)))
             continue
         forcing = [n for n in allowed if k.KINDS[n].draw.forcing] or list(allowed)
         names = st.one_of(st.sampled_from(forcing), st.sampled_from(allowed))
+        gentle = [n for n in allowed if not k.KINDS[n].draw.forcing]
+        if domain == k.REDIS_DOMAIN and gentle:  # snapshots in every phase need draws
+            names = st.one_of(names, st.sampled_from(gentle))
         domains.append(st.tuples(points, names))
     return domains
 

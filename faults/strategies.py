@@ -108,10 +108,11 @@ def explicit_files(draw: st.DrawFn, max_files: int) -> tuple[FileSpec, ...]:
 
 def generated(max_vocabulary: int | None = None) -> st.SearchStrategy[Generated | None]:
     """Mostly no generated files; else a few of bytes up to a few MB each; else hundreds of
-    tiny files (more tasks than a batch holds); else large ones (past the Arrow switch,
-    the 8 MB blocks, 50,000 CSV rows, and with ``max_vocabulary`` past 400,000 distinct
-    words a commit stages in parts). See :mod:`faults.thresholds`."""
-    cap = max_vocabulary or vocabulary_cap()
+    tiny files (more tasks than a batch holds); else, unless ``max_vocabulary`` is 0 (the
+    ``ci`` profile's, :func:`faults.choices.vocabulary_cap`), large ones (past the Arrow
+    switch, the 8 MB blocks, 50,000 CSV rows, and with ``max_vocabulary`` above 400,000
+    past the staging threshold). See :mod:`faults.thresholds`."""
+    cap = vocabulary_cap() if max_vocabulary is None else max_vocabulary
     seed, exotic = st.integers(0, 2**31 - 1), st.booleans()
     sizes = st.one_of(st.integers(1, 2_000), st.integers(2_000, 400_000))
     small = st.builds(Generated, seed=seed, files=st.integers(1, 4), words=sizes,
@@ -119,7 +120,7 @@ def generated(max_vocabulary: int | None = None) -> st.SearchStrategy[Generated 
                       exotic=exotic)  # fmt: skip
     many = st.builds(Generated, seed=seed, files=st.integers(200, 320), words=st.integers(1, 30),
                      vocabulary=st.integers(1, 200), exotic=exotic)  # fmt: skip
-    vocabulary = st.integers(LARGE_VOCABULARY + 1, min(cap, 100_000))
+    vocabulary = st.integers(LARGE_VOCABULARY + 1, max(LARGE_VOCABULARY + 1, min(cap, 100_000)))
     if cap > MAX_PAIRS_PER_CALL:  # half of the large ones then stage their commits
         vocabulary = st.one_of(vocabulary, st.integers(MAX_PAIRS_PER_CALL + 1, cap))
     large = st.builds(Generated, seed=seed, files=st.integers(1, 2),
@@ -128,7 +129,8 @@ def generated(max_vocabulary: int | None = None) -> st.SearchStrategy[Generated 
                       vocabulary=vocabulary, exotic=exotic,
                       csv_files=st.integers(0, 1))  # fmt: skip
     tiers: tuple[st.SearchStrategy[Generated | None], ...] = (
-        st.none(), st.none(), st.none(), small, small, small, many, large, large)  # fmt: skip
+        st.none(), st.none(), st.none(), small, small, small, many,
+        *((large, large) if cap else ()))  # fmt: skip
     return st.integers(0, len(tiers) - 1).flatmap(lambda i: tiers[i])
 
 
@@ -191,7 +193,8 @@ _DOMAIN_POINTS = {
 
 def _domains(actions: tuple[str, ...]) -> list[st.SearchStrategy[tuple[str, str]]]:
     """(point, kind) strategies for worker, Redis and driver faults among ``actions``;
-    within a domain, the kinds that force recovery are drawn half of the time."""
+    within a domain, a third of the draws are among the kinds that force recovery, a
+    third among the others, a third among all."""
     domains = []
     for domain in k.DOMAINS:
         allowed = k.in_domain(domain, actions)
@@ -208,7 +211,7 @@ def _domains(actions: tuple[str, ...]) -> list[st.SearchStrategy[tuple[str, str]
         forcing = [n for n in allowed if k.KINDS[n].draw.forcing] or list(allowed)
         names = st.one_of(st.sampled_from(forcing), st.sampled_from(allowed))
         gentle = [n for n in allowed if not k.KINDS[n].draw.forcing]
-        if domain == k.REDIS_DOMAIN and gentle:  # snapshots in every phase need draws
+        if gentle:  # the others a third of the time: snapshots in every phase, hogs...
             names = st.one_of(names, st.sampled_from(gentle))
         domains.append(st.tuples(points, names))
     return domains

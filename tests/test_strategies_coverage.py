@@ -18,7 +18,7 @@ from faults.scenario import Scenario
 from faults.strategies import families
 from faults.thresholds import NOT_DRAWN
 
-DRAWS = 60
+DRAWS = 80
 """Per family; the three together reach every label with this derandomized seed, and a
 strategy that loses a tier (say the large files) misses several."""
 CAP = MAX_PAIRS_PER_CALL + 100_000

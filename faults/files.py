@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
+import itertools
 import random
 import re
 
@@ -107,19 +109,65 @@ _EXOTIC_PIECES = ["é", "ß", "Ä", "日本", "ǅ", "\udcff", "\udcc3", "\udc80"
 _EXOTIC_SEPARATORS = ["\t", "\r\n", "\u3000", "\x0b", "\x1c", "\u0085", "  "]
 
 
+LARGE_VOCABULARY = 20_000
+"""Above this many words, a vocabulary is made and drawn from by cheaper means (see
+:func:`_large_vocabulary`), so that millions of distinct words cost about a second.
+Smaller ones keep the original method, so saved scenarios replay byte for byte."""
+
+
 def generate_files(params: Generated) -> list[FileSpec]:
     """The files ``params`` describes, always the same bytes for the same parameters."""
+    return list(_generate(params))
+
+
+@functools.lru_cache(maxsize=4)
+def _generate(params: Generated) -> tuple[FileSpec, ...]:
+    """Cached: a scenario's files are wanted by its task list, the writer, the reference
+    and the coverage, and a large vocabulary takes a second to make."""
     rng = random.Random(params.seed)
-    vocabulary = _vocabulary(rng, params.vocabulary, params.exotic)
-    weights = [1.0 / (rank + 1) for rank in range(len(vocabulary))]
-    files = []
-    for i in range(params.files):
+    if params.vocabulary > LARGE_VOCABULARY:
+        vocabulary = _large_vocabulary(rng, params.vocabulary, params.exotic)
+    else:
+        vocabulary = _vocabulary(rng, params.vocabulary, params.exotic)
+    files = _large_files(rng, params, vocabulary) if params.vocabulary > LARGE_VOCABULARY else []
+    weights = [1.0 / (rank + 1) for rank in range(len(vocabulary))] if not files else []
+    for i in range(params.files if not files else 0):
         words = rng.choices(vocabulary, weights, k=params.words)
         files.append(FileSpec(f"gen-{i:03d}.txt", _join(rng, words, params.exotic)))
     plain = [w for w in vocabulary if w.isascii()] or ["plain"]
     for i in range(params.csv_files):
         words = rng.choices(plain, k=params.words)
         files.append(FileSpec(f"gen-{i:03d}.csv", _csv(rng, words)))
+    return tuple(files)
+
+
+def _large_vocabulary(rng: random.Random, size: int, exotic: bool) -> list[str]:
+    """``size`` distinct words: random stems (exotic ones included), each followed by two
+    letters; stems are distinct and the tails all two letters long, so no two (stem, tail)
+    pairs make the same word. List operations only: millions of words in about a second."""
+    tails = ["".join(t) for t in itertools.product(_LETTERS, repeat=2)]
+    rng.shuffle(tails)
+    stems = _vocabulary(rng, -(-size // len(tails)) + 50, exotic)
+    per_stem = -(-size // len(stems))
+    words = [stem + tail for stem in stems for tail in tails[:per_stem]]
+    return words[:size]
+
+
+def _large_files(rng: random.Random, params: Generated, vocabulary: list[str]) -> list[FileSpec]:
+    """Text files that run through a large vocabulary from a random start (most words
+    once, an eighth of them twice), a thousand words a line; exotic ones put a Unicode
+    space at the start of each line. Slices, not a draw per word: it must stay cheap."""
+    files = []
+    for i in range(params.files):
+        start = rng.randrange(len(vocabulary))
+        ring = vocabulary[start:] + vocabulary[:start]
+        repeat = params.words // 8
+        body = ring * (params.words // len(ring)) + ring[: params.words % len(ring)]
+        words = body[: params.words - repeat] + body[:repeat]
+        lines = [" ".join(words[n : n + 1000]) for n in range(0, len(words), 1000)]
+        glue = "\n\u3000" if params.exotic else "\n"
+        text = glue.join(lines) + ("\n" if lines else "")
+        files.append(FileSpec(f"gen-{i:03d}.txt", text.encode("utf-8", "surrogateescape")))
     return files
 
 
@@ -152,11 +200,11 @@ def _csv(rng: random.Random, words: list[str]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["id", "text"])
-    row = 0
-    while words:
+    row = start = 0
+    while start < len(words):  # an index, not words[take:]: that was quadratic
         take = rng.randint(1, 8)
-        writer.writerow([row, " ".join(words[:take])])
-        words, row = words[take:], row + 1
+        writer.writerow([row, " ".join(words[start : start + take])])
+        start, row = start + take, row + 1
     return out.getvalue().encode("utf-8")
 
 

@@ -1,9 +1,11 @@
 """A tally of every scenario run in this process: what the end-of-suite summary reports.
 
 A suite that says "all green" has not said what it exercised. The ledger counts the
-scenarios, the faults that fired by kind, and the arrivals at each crash point, so the
-summary can name the crash points that no scenario reached: a point never reached is a
-fault never tested. Under ``pytest -n auto`` each xdist worker keeps its own ledger and
+scenarios, the faults that fired by kind, the arrivals at each crash point, and the
+boundaries each scenario covered (:mod:`faults.coverage`: thresholds crossed, whitespace
+characters and invalid byte classes drawn, Redis snapshots and restarts by phase), so the
+summary can name the crash points and boundaries that no scenario reached: a point never
+reached is a fault never tested. Under ``pytest -n auto`` each xdist worker keeps its own ledger and
 sends it to the controller as JSON, which merges them (see :mod:`faults.pytest_summary`).
 """
 
@@ -15,7 +17,9 @@ from collections import Counter
 from typing import Any
 
 from engine import crashpoints as cp
+from faults import coverage
 from faults.outcome import Outcome
+from faults.thresholds import NOT_DRAWN
 
 
 @dataclasses.dataclass
@@ -29,6 +33,8 @@ class Ledger:
     """Arrivals per crash point."""
     verdicts: Counter[str] = dataclasses.field(default_factory=Counter)
     backends: Counter[str] = dataclasses.field(default_factory=Counter)
+    covered: Counter[str] = dataclasses.field(default_factory=Counter)
+    """Scenarios per coverage label (:data:`faults.coverage.ALL`)."""
 
     def add(self, outcome: Outcome) -> None:
         self.scenarios += 1
@@ -37,6 +43,11 @@ class Ledger:
         for fired in outcome.fired:
             self.fired[fired.kind.summary] += 1
         self.reached.update(outcome.reached)
+        try:
+            labels = coverage.static_labels(outcome.scenario) | coverage.fired_labels(outcome.fired)
+        except Exception as exc:  # never let the tally hide the run's own result or error
+            labels = {f"error:{type(exc).__name__}"}
+        self.covered.update(labels)
 
     def judged(self, status: str) -> None:
         """Count a verdict; ``status`` names the engine too when it is not the real one
@@ -51,6 +62,7 @@ class Ledger:
             (self.reached, other.reached),
             (self.verdicts, other.verdicts),
             (self.backends, other.backends),
+            (self.covered, other.covered),
         ):
             mine.update(theirs)
 
@@ -62,9 +74,7 @@ class Ledger:
             runs = sum(sum(c.values()) for c in others.values())
             unknown = sum(c["unknown"] for c in others.values())
             also = f", {unknown} unknown (not catches)" if unknown else ""
-            parts.append(
-                f"other engines caught {caught} of {len(others)} ({runs} scenarios{also})"
-            )
+            parts.append(f"other engines caught {caught} of {len(others)} ({runs} scenarios{also})")
         return "; ".join(parts)
 
     def to_json(self) -> str:
@@ -82,11 +92,34 @@ class Ledger:
             reached=Counter(data["reached"]),
             verdicts=Counter(data["verdicts"]),
             backends=Counter(data["backends"]),
+            covered=Counter(data.get("covered", {})),
         )
 
     def unreached(self) -> list[str]:
         """Crash points that no scenario of the run reached."""
         return [point for point in cp.ALL if not self.reached.get(point)]
+
+    def uncovered(self) -> list[str]:
+        """Coverage labels that no scenario of the run earned."""
+        return [label for label in coverage.ALL if not self.covered.get(label)]
+
+    def coverage_lines(self) -> list[str]:
+        """What the scenarios covered, by family of label, and what they never reached."""
+        lines = []
+        for prefix, title in _FAMILIES:
+            labels = [label for label in coverage.ALL if label.startswith(prefix)]
+            got = [f"{label[len(prefix):]} {self.covered[label]}" for label in labels
+                   if self.covered.get(label)]  # fmt: skip
+            missing = [label[len(prefix) :] for label in labels if not self.covered.get(label)]
+            line = f"{title}: {len(got)} of {len(labels)}" + (f" ({', '.join(got)})" if got else "")
+            if missing:
+                line += "; NEVER reached: " + ", ".join(_why(prefix, m) for m in missing)
+            lines.append(line)
+        errors = {k: n for k, n in self.covered.items() if k.startswith("error:")}
+        if errors:
+            lines.append(f"coverage could not be computed for {sum(errors.values())} scenario(s): "
+                         + ", ".join(sorted(errors)))  # fmt: skip
+        return lines
 
     def render(self, wall_s: float) -> list[str]:
         """The summary lines; ``wall_s`` is the test session's wall time."""
@@ -109,7 +142,21 @@ class Ledger:
             if missing
             else "every crash point was reached"
         )
-        return lines
+        return lines + self.coverage_lines()
+
+
+_FAMILIES = (
+    ("threshold:", "engine thresholds crossed (faults/thresholds.py)"),
+    ("claim:", "claim timeout at the floor"),
+    ("ws:", "whitespace characters drawn"),
+    ("bytes:", "non-UTF-8 byte classes drawn"),
+    ("phase:", "Redis snapshots/restarts by phase"),
+)
+
+
+def _why(prefix: str, name: str) -> str:
+    reason = NOT_DRAWN.get(name) if prefix == "threshold:" else None
+    return f"{name} (not drawn: {reason})" if reason else name
 
 
 def _split_verdicts(verdicts: Counter[str]) -> tuple[Counter[str], dict[str, Counter[str]]]:

@@ -60,7 +60,7 @@ def pytest_terminal_summary(
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = {**json.loads(ledger.to_json()), "wall_s": round(wall_s, 2),
-                "unreached": ledger.unreached()}  # fmt: skip
+                "unreached": ledger.unreached(), "uncovered": ledger.uncovered()}  # fmt: skip
         path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
         terminalreporter.write_line(f"(could not write {path}: {exc})")

@@ -20,7 +20,9 @@ import io
 import hypothesis.strategies as st
 
 from engine import crashpoints as cp
+from engine.worker import MAX_PAIRS_PER_CALL
 from faults import kinds as k
+from faults.alphabet import NOT_UTF8, WHITESPACE
 from faults.choices import (
     BOOTSTRAP_BATCHES,
     CHUNK_BYTES,
@@ -29,11 +31,14 @@ from faults.choices import (
     DRIVER_POINTS,
     PERSISTENCE,
     REDIS_CRITICAL_POINTS,
+    SHORT_CLAIMS_MS,
     SPLIT_ON,
     WORKER_POINTS,
     chunk_bytes_for,
+    chunk_near,
+    vocabulary_cap,
 )
-from faults.files import Dataset, FileSpec, Generated, all_files
+from faults.files import LARGE_VOCABULARY, Dataset, FileSpec, Generated, all_files
 from faults.scenario import (
     ACTIONS,
     PROCESS_ACTIONS,
@@ -45,13 +50,14 @@ from faults.scenario import (
     Trigger,
 )
 
-SEPARATORS = (b" ", b"\n", b"\t", b"\r\n", b"  ", "\u3000".encode(), b"\x0b", b"\x1c",
-              "\u0085".encode(), "\u00a0".encode())  # fmt: skip
-"""ASCII and Unicode whitespace, and characters only one of the two tokenizer modes splits on."""
+SEPARATORS = (b" ", b"\n", b"\r\n", b"  ",
+              *(c.encode() for c in WHITESPACE if c not in " \n"))  # fmt: skip
+"""Every character ``str.split()`` splits on (:data:`faults.alphabet.WHITESPACE`): ASCII
+first, then the Unicode ones that only ``--split-on whitespace`` splits on."""
 LETTERS = "abcdeABC" + "éßÄİǅ日本ß"
 """Plain letters first, then ones that lower() maps oddly or that need several bytes."""
-NOT_UTF8 = (b"\xff", b"\xc3", b"\x80", b"\xed\xa0\x80")
-"""A lone byte, a truncated sequence, a stray continuation byte, an encoded surrogate."""
+INVALID = tuple(example for examples in NOT_UTF8.values() for example in examples)
+"""Examples of every class of bytes that is not UTF-8 (:data:`faults.alphabet.NOT_UTF8`)."""
 FILE_KINDS = ("words", "empty", "repeated", "csv")
 CSV_COLUMN = "text"
 
@@ -59,7 +65,7 @@ CSV_COLUMN = "text"
 def words() -> st.SearchStrategy[bytes]:
     """One word as bytes: mostly letters, sometimes with bytes that are not UTF-8."""
     text = st.text(alphabet=LETTERS, min_size=1, max_size=6).map(str.encode)
-    broken = st.tuples(text, st.sampled_from(NOT_UTF8)).map(lambda pair: pair[0] + pair[1])
+    broken = st.tuples(text, st.sampled_from(INVALID)).map(lambda pair: pair[0] + pair[1])
     return st.one_of(text, broken)
 
 
@@ -100,29 +106,45 @@ def explicit_files(draw: st.DrawFn, max_files: int) -> tuple[FileSpec, ...]:
     return tuple(files)
 
 
-def generated() -> st.SearchStrategy[Generated | None]:
-    """Mostly no generated files; otherwise a few, from bytes up to a few MB each."""
+def generated(max_vocabulary: int | None = None) -> st.SearchStrategy[Generated | None]:
+    """Mostly no generated files; else a few of bytes up to a few MB each; else hundreds of
+    tiny files (more tasks than a batch holds); else, unless ``max_vocabulary`` is 0 (the
+    ``ci`` profile's, :func:`faults.choices.vocabulary_cap`), large ones (past the Arrow
+    switch, the 8 MB blocks, 50,000 CSV rows, and with ``max_vocabulary`` above 400,000
+    past the staging threshold). See :mod:`faults.thresholds`."""
+    cap = vocabulary_cap() if max_vocabulary is None else max_vocabulary
+    seed, exotic = st.integers(0, 2**31 - 1), st.booleans()
     sizes = st.one_of(st.integers(1, 2_000), st.integers(2_000, 400_000))
-    made = st.builds(
-        Generated,
-        seed=st.integers(0, 2**31 - 1),
-        files=st.integers(1, 4),
-        words=sizes,
-        vocabulary=st.one_of(st.integers(1, 200), st.integers(200, 20_000)),
-        exotic=st.booleans(),
-    )
-    return st.one_of(st.none(), made)
+    small = st.builds(Generated, seed=seed, files=st.integers(1, 4), words=sizes,
+                      vocabulary=st.one_of(st.integers(1, 200), st.integers(200, 20_000)),
+                      exotic=exotic)  # fmt: skip
+    many = st.builds(Generated, seed=seed, files=st.integers(200, 320), words=st.integers(1, 30),
+                     vocabulary=st.integers(1, 200), exotic=exotic)  # fmt: skip
+    vocabulary = st.integers(LARGE_VOCABULARY + 1, max(LARGE_VOCABULARY + 1, min(cap, 100_000)))
+    if cap > MAX_PAIRS_PER_CALL:  # half of the large ones then stage their commits
+        vocabulary = st.one_of(vocabulary, st.integers(MAX_PAIRS_PER_CALL + 1, cap))
+    large = st.builds(Generated, seed=seed, files=st.integers(1, 2),
+                      words=st.one_of(st.integers(250_000, 700_000),
+                                      st.integers(1_200_000, 1_500_000)),  # past 8 MB
+                      vocabulary=vocabulary, exotic=exotic,
+                      csv_files=st.integers(0, 1))  # fmt: skip
+    big = large if cap else small  # the same number of tiers: ci draws align with dev's
+    tiers: tuple[st.SearchStrategy[Generated | None], ...] = (
+        st.none(), st.none(), st.none(), small, small, small, many, big, big)  # fmt: skip
+    return st.integers(0, len(tiers) - 1).flatmap(lambda i: tiers[i])
 
 
 @st.composite
-def datasets(draw: st.DrawFn, max_files: int = 6) -> Dataset:
+def datasets(draw: st.DrawFn, max_files: int = 6, max_vocabulary: int | None = None) -> Dataset:
     """Zero or more explicit files of every kind, plus maybe seeded generated ones."""
-    return Dataset(files=draw(explicit_files(max_files)), generated=draw(generated()))
+    return Dataset(files=draw(explicit_files(max_files)),
+                   generated=draw(generated(max_vocabulary)))  # fmt: skip
 
 
 @st.composite
 def fault_list(draw: st.DrawFn, workers: int, max_faults: int, actions: tuple[str, ...],
-               claim_ms: int, tasks: int = 6) -> tuple[Fault, ...]:  # fmt: skip
+               claim_ms: int, tasks: int = 6, bootstrap_calls: int = 1,
+               ) -> tuple[Fault, ...]:  # fmt: skip
     """Faults anywhere, but never more workers left holding a task than others to steal.
 
     Each fault first draws its domain (:data:`faults.kinds.DOMAINS`): a worker fault, a
@@ -130,7 +152,9 @@ def fault_list(draw: st.DrawFn, workers: int, max_faults: int, actions: tuple[st
     choice over all kinds would make driver crashes rare enough for fifteen examples to
     miss them. A fault fires only if its trigger is reached, and most
     points are reached about once per task: ``nth`` is drawn up to the number of tasks
-    (and at most 6). The number of faults is drawn evenly, like the files.
+    (and at most 6); ``driver.bootstrap`` is reached once per bootstrap call, and its
+    ``nth`` is the last call half of the time (just after the last batch), else any (inside
+    the bootstrap). The number of faults is drawn evenly, like the files.
     """
     top = max(1, min(6, tasks))
     domains = _domains(actions)
@@ -144,10 +168,19 @@ def fault_list(draw: st.DrawFn, workers: int, max_faults: int, actions: tuple[st
             if holders >= workers - 1:
                 name = "slow"  # someone must be left to steal the straggler's tasks
             holders += name != "slow"
-        nth = 1 if point == cp.DRIVER_BEFORE_RESULT else draw(st.integers(1, top))
+        nth = _nth(draw, point, top, bootstrap_calls)
         length = draw(st.sampled_from((0, 1, 2)))
         faults.append(Fault(Trigger(point, nth), Action(name, _duration(name, length, claim_ms))))
     return tuple(faults)
+
+
+def _nth(draw: st.DrawFn, point: str, top: int, bootstrap_calls: int) -> int:
+    if point == cp.DRIVER_BEFORE_RESULT:
+        return 1
+    if point == cp.DRIVER_BOOTSTRAP:
+        calls = max(1, bootstrap_calls)
+        return draw(st.one_of(st.just(calls), st.integers(1, calls)))
+    return draw(st.integers(1, top))
 
 
 _DOMAIN_POINTS = {
@@ -160,7 +193,8 @@ _DOMAIN_POINTS = {
 
 def _domains(actions: tuple[str, ...]) -> list[st.SearchStrategy[tuple[str, str]]]:
     """(point, kind) strategies for worker, Redis and driver faults among ``actions``;
-    within a domain, the kinds that force recovery are drawn half of the time."""
+    within a domain, a third of the draws are among the kinds that force recovery, a
+    third among the others, a third among all."""
     domains = []
     for domain in k.DOMAINS:
         allowed = k.in_domain(domain, actions)
@@ -169,18 +203,33 @@ def _domains(actions: tuple[str, ...]) -> list[st.SearchStrategy[tuple[str, str]
         critical, every = _DOMAIN_POINTS[domain]
         points = st.sampled_from(every) if critical == every else st.one_of(
             st.sampled_from(critical), st.sampled_from(every))  # fmt: skip
+        if domain == k.REDIS_DOMAIN:  # a third of the time in the driver's phases
+            points = st.one_of(points, st.sampled_from(DRIVER_POINTS))
         if domain == k.DRIVER_DOMAIN:
             domains.append(st.tuples(points, st.sampled_from(allowed)))
             continue
         forcing = [n for n in allowed if k.KINDS[n].draw.forcing] or list(allowed)
         names = st.one_of(st.sampled_from(forcing), st.sampled_from(allowed))
+        gentle = [n for n in allowed if not k.KINDS[n].draw.forcing]
+        if gentle:  # the others a third of the time: snapshots in every phase, hogs...
+            names = st.one_of(names, st.sampled_from(gentle))
         domains.append(st.tuples(points, names))
     return domains
 
 
-def _chunk_bytes(dataset: Dataset, drawn: int) -> int:
-    largest = max((len(spec.data) for spec in all_files(dataset)), default=0)
-    return chunk_bytes_for(largest, drawn)
+@st.composite
+def chunk_bytes(draw: st.DrawFn, dataset: Dataset) -> int:
+    """A chunk size of :data:`CHUNK_BYTES`, or one a few bytes from a text file's size, so
+    that files of about that size land on both sides of it; either way no file makes more
+    than ``MAX_RANGES`` tasks."""
+    files = all_files(dataset)
+    largest = max((len(spec.data) for spec in files), default=0)
+    text = sorted(len(s.data) for s in files if not s.name.endswith(".csv") and s.data)
+    near_size: bool = draw(st.booleans())
+    if text and near_size:
+        near = chunk_near(draw(st.sampled_from(text)), draw(st.sampled_from((-1, 0, 1, -64))))
+        return chunk_bytes_for(largest, near)
+    return chunk_bytes_for(largest, draw(st.sampled_from(CHUNK_BYTES)))
 
 
 def _duration(name: str, length: int, claim_ms: int) -> int:
@@ -200,12 +249,17 @@ def scenarios(
     persistence: tuple[str, ...] = PERSISTENCE,
     liveness_s: float = 20.0,
     timeout_s: float = 90.0,
+    max_vocabulary: int | None = None,
 ) -> Scenario:
     """A whole scenario; the keyword arguments bound or narrow what is drawn."""
-    dataset = draw(datasets(max_files))
+    dataset = draw(datasets(max_files, max_vocabulary))
     workers = draw(st.integers(1, max_workers))
-    claim_ms = draw(st.sampled_from(CLAIM_TIMEOUTS_MS))
-    faults = draw(fault_list(workers, max_faults, actions, claim_ms, len(dataset.names())))
+    claim_ms = draw(st.sampled_from(CLAIM_TIMEOUTS_MS + SHORT_CLAIMS_MS))
+    batch = draw(st.sampled_from(BOOTSTRAP_BATCHES))
+    chunk = draw(chunk_bytes(dataset))
+    n_tasks = len(dataset.task_names(chunk))
+    calls = max(1, -(-n_tasks // batch))
+    faults = draw(fault_list(workers, max_faults, actions, claim_ms, n_tasks, calls))
     has_csv = any(name.endswith(".csv") for name in dataset.names())
     settings = Settings(
         claim_timeout_ms=claim_ms,
@@ -214,8 +268,8 @@ def scenarios(
         split_on=draw(st.sampled_from(SPLIT_ON)),
         lower=draw(st.booleans()),
         csv_column=CSV_COLUMN if has_csv else None,
-        bootstrap_batch=draw(st.sampled_from(BOOTSTRAP_BATCHES)),
-        chunk_bytes=_chunk_bytes(dataset, draw(st.sampled_from(CHUNK_BYTES))),
+        bootstrap_batch=batch,
+        chunk_bytes=chunk,
     )
     return Scenario(
         name="drawn",
@@ -240,12 +294,14 @@ def size(scenario: Scenario) -> dict[str, int]:
     }
 
 
-def families() -> dict[str, st.SearchStrategy[Scenario]]:
+def families(max_vocabulary: int | None = None) -> dict[str, st.SearchStrategy[Scenario]]:
     """The main property's draws, split so that ``pytest -n`` spreads them: process faults
     only, Redis faults only, and anything (the whole space). ``faults.teeth`` hunts the
-    buggy engines with all three, as the suite would."""
+    buggy engines with all three, as the suite would. ``max_vocabulary`` defaults to the
+    profile's (:func:`faults.choices.vocabulary_cap`)."""
+    cap = max_vocabulary
     return {
-        "worker-faults": scenarios(actions=PROCESS_ACTIONS),
-        "redis-faults": scenarios(actions=REDIS_ACTIONS, max_workers=4),
-        "any-faults": scenarios(max_faults=4),
+        "worker-faults": scenarios(actions=PROCESS_ACTIONS, max_vocabulary=cap),
+        "redis-faults": scenarios(actions=REDIS_ACTIONS, max_workers=4, max_vocabulary=cap),
+        "any-faults": scenarios(max_faults=4, max_vocabulary=cap),
     }

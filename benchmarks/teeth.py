@@ -25,10 +25,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from faults.buggy import VARIANTS
+from faults.buggy import VARIANTS as CLASSIC
+from faults.buggy_review import VARIANTS as REVIEW
 from faults.profiles import PROFILES
 from faults.strategies import size
 from faults.teeth import Hunt, hunt
+
+VARIANTS = {**CLASSIC, **REVIEW}
+"""Every buggy engine: the classic eight and those kept from the review of the engine."""
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONTROL = "real engine (control)"
@@ -40,7 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=PROFILES, default="ci")
     parser.add_argument("--backend", choices=("process", "docker"), default="process")
-    parser.add_argument("--variants", help="comma-separated names (default: all eight)")
+    review = ",".join(REVIEW)
+    parser.add_argument("--variants", help=f"comma-separated names (default: the classic eight; "
+                        f"the review's: {review})")
     parser.add_argument("--shrink-s", type=float, default=90.0,
                         help="shrinking time per engine after its first failure (default 90)")
     parser.add_argument("--no-shrink", action="store_true", help="stop at the first failure")
@@ -50,7 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def engines(args: argparse.Namespace) -> list[tuple[str, str | None]]:
-    names = args.variants.split(",") if args.variants else list(VARIANTS)
+    names = args.variants.split(",") if args.variants else list(CLASSIC)
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         raise SystemExit(f"error: unknown variant(s) {unknown}: use some of {list(VARIANTS)}")

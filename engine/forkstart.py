@@ -112,7 +112,7 @@ def _child(argv: list[str], env: Mapping[str, str]) -> int:
         root.setLevel(logging.WARNING)
         from engine import cli, crashpoints
 
-        crashpoints.install(None)
+        crashpoints.forget_after_fork()
         sys.argv = [sys.argv[0], *argv]
         try:
             code = cli.main(argv)

@@ -56,3 +56,29 @@ def test_fork_is_the_default_when_single_threaded(monkeypatch: pytest.MonkeyPatc
     code = "from engine import forkstart; raise SystemExit(0 if forkstart.can_fork() else 1)"
     env = {k: v for k, v in os.environ.items() if k != forkstart.START_ENV}
     assert subprocess.run([sys.executable, "-c", code], env=env, check=False).returncode == 0
+
+
+def test_a_forked_child_closes_the_parents_hook() -> None:
+    """The parent's crash-point connection is closed in the child, so the controller sees
+    the parent end when it ends, not when its last forked worker does."""
+    from engine import crashpoints
+
+    class Owner:
+        def __init__(self) -> None:
+            self.closed = False
+            self.seen: list[str] = []
+
+        def reach(self, point: str, context: dict[str, object]) -> None:
+            self.seen.append(point)
+
+        def close(self) -> None:
+            self.closed = True
+
+    owner = Owner()
+    crashpoints.install(owner.reach)
+    try:
+        crashpoints.forget_after_fork()
+        crashpoints.reach("worker.after_read")
+    finally:
+        crashpoints.install(None)
+    assert owner.closed and owner.seen == []

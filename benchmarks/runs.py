@@ -52,6 +52,7 @@ def bench_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     env.pop("WORDCOUNT_CRASH_HOOK", None)
+    env.setdefault("WORDCOUNT_WORKER_START", "exec")  # workers found by cmdline, RSS their own
     env.update(extra or {})
     return env
 

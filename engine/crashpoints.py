@@ -55,6 +55,16 @@ def install(hook: Hook | None) -> None:
     _hook = hook
 
 
+def forget_after_fork() -> None:
+    """In a child forked from a process with a hook: drop the parent's hook, closing its
+    connection if it has one (its owner's ``close``), so that the hook's other end sees
+    the parent's end when the parent ends, not when its last child does."""
+    close = getattr(getattr(_hook, "__self__", None), "close", None)
+    install(None)
+    if callable(close):
+        close()
+
+
 def install_from_env() -> None:
     """Install the hook named by :data:`HOOK_ENV`, if set (called at process start)."""
     spec = os.environ.get(HOOK_ENV)

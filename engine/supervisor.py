@@ -15,8 +15,11 @@ import sys
 import time
 from collections.abc import Mapping
 
+from engine import forkstart
 from engine.errors import WordCountError
 
+Proc = subprocess.Popen[bytes] | forkstart.ForkedWorker
+"""A worker process: an interpreter of its own, or forked from the driver."""
 URL_ENV = "WORDCOUNT_REDIS_URL"
 
 
@@ -44,15 +47,18 @@ class WorkerPool:
         self.respawns = 0
         self.env = dict(env or {})
         self.extra_args = list(extra_args or [])
-        self.procs: list[subprocess.Popen[bytes]] = []
+        self.procs: list[Proc] = []
         self.exit_codes: list[int] = []
-        self.hung: list[tuple[subprocess.Popen[bytes], float]] = []
+        self.hung: list[tuple[Proc, float]] = []
         """Hung workers already replaced, with when to kill them (engine/watchdog.py)."""
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
+    def _spawn(self) -> Proc:
         env = {**os.environ, **self.env, URL_ENV: self.redis_url}
-        cmd = [sys.executable, "-m", "engine", "worker", "--job", self.job_id, *self.extra_args]
-        return subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
+        args = ["worker", "--job", self.job_id, *self.extra_args]
+        if forkstart.can_fork():  # no interpreter start-up: engine/forkstart.py
+            return forkstart.fork_worker(args, env)
+        return subprocess.Popen([sys.executable, "-m", "engine", *args], env=env,
+                                stdin=subprocess.DEVNULL)  # fmt: skip
 
     def start(self) -> None:
         self.procs = [self._spawn() for _ in range(self.size)]

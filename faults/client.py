@@ -111,6 +111,16 @@ class DriverProcess:
     def poll(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
 
+    def wait(self, timeout_s: float) -> int | None:
+        """The exit status, waiting up to ``timeout_s`` for it (``None``: still running).
+        Returns as soon as the driver exits, where a sleep would wait its whole length."""
+        if self.proc is None:
+            return None
+        try:
+            return self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
     def kill_group(self) -> None:
         """SIGKILL the driver's whole process group (its workers included) and reap it."""
         if self.proc is None:

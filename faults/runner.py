@@ -161,7 +161,7 @@ class _Run:
                     driver.kill_group()
                     return
                 self._release_stragglers()
-                time.sleep(POLL_S)
+                driver.wait(POLL_S)  # returns at once when the driver exits
                 continue
             clean = self._clean_exit(driver, code)
             self._ended(driver, code, clean)

@@ -157,6 +157,9 @@ def test_no_password_in_any_cmdline_external(
     url_file.write_text(f"redis://{redis_node.host}:{redis_node.port}/0\n")
     env = {**os.environ, PASSWORD_ENV: redis_node.password}
     env.pop(URL_ENV, None)
+    # Workers started as interpreters have a command line of their own to check (a worker
+    # forked from the driver, engine/forkstart.py, shows the driver's, checked anyway).
+    env["WORDCOUNT_WORKER_START"] = "exec"
     with CmdlineWatch() as watch:
         proc = subprocess.Popen(
             [sys.executable, "-m", "engine", "run", str(_words(tmp_path)), "-w", "2",

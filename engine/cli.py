@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from engine import __version__, connection, crashpoints
 from engine.errors import ConfigError, JobFailedError, WordCountError
+from engine.mapreduce import cli as mapreduce_cli
 from engine.nodes.base import Persistence
 from engine.output import format_top, write_counts
 from engine.supervisor import URL_ENV
@@ -159,6 +160,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _chunk_option(run, used=True)
     _engine_option(run)
+    mapreduce_cli.add_arguments(run)
     run.set_defaults(func=cmd_run)
 
 
@@ -218,6 +220,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=False if args.no_progress else None,
         engine=args.engine,
         chunk_bytes=_chunk_bytes(args),
+        **mapreduce_cli.options(args),
     )
     result = run(options)
     info = result.info

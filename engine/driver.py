@@ -22,6 +22,7 @@ from engine.errors import InputError
 from engine.inputs import DEFAULT_CHUNK_BYTES, expand_inputs
 from engine.job import JobInfo, JobSettings, inputs_digest, read_job
 from engine.keys import JobKeys
+from engine.mapreduce.engine import after_job, with_mode
 from engine.nodes.base import Persistence, RedisNode
 from engine.plugins import Engine, engine_spec, load_engine
 from engine.progress import Progress
@@ -53,6 +54,10 @@ class RunOptions:
     worker_env: dict[str, str] = dataclasses.field(default_factory=dict)
     engine: str | None = None
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    mode: str = "stream"
+    """stream, mapreduce or auto (``engine.mapreduce``; the command line's default: auto)."""
+    intermediate: str | None = None
+    reduces: int = 0
 
 
 @dataclasses.dataclass
@@ -83,6 +88,8 @@ def run(options: RunOptions) -> RunResult:
         chunk_bytes=options.chunk_bytes,
     )
     job_id = options.job_id or new_job_id()
+    engine = with_mode(engine, options.engine, options.mode, intermediate=options.intermediate,
+                       reduces=options.reduces, workers=options.workers)  # fmt: skip
     node: RedisNode | None = None
     try:
         if options.redis_url is None:
@@ -93,7 +100,9 @@ def run(options: RunOptions) -> RunResult:
         url = options.redis_url or node.url  # type: ignore[union-attr]
         client = connection.connect(url)
         connection.check(client)
-        return _drive(client, url, JobKeys(job_id), settings, tasks, options, node, engine)
+        result = _drive(client, url, JobKeys(job_id), settings, tasks, options, node, engine)
+        after_job(engine)
+        return result
     finally:
         if node is not None:
             node.close()

@@ -15,6 +15,8 @@ from engine.errors import ConfigError
 PREFIX = "wc"
 GROUP = "workers"
 FUNCTION_LIBRARY = "wordcount"
+MAPREDUCE_LIBRARY = "wordcount_mr"
+"""The MapReduce mode's function library (``engine/mapreduce/mapreduce.lua``)."""
 _JOB_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 
@@ -69,9 +71,27 @@ class JobKeys:
         """Hash of partial counts staged for one task before its commit."""
         return f"{self._base}:stage:{entry_id}"
 
+    @property
+    def reduces(self) -> str:
+        """MapReduce mode: stream of reduce tasks (one per partition), group :data:`GROUP`,
+        filled once every map task is committed or dead-lettered."""
+        return f"{self._base}:reduces"
+
+    @property
+    def map_outputs(self) -> str:
+        """MapReduce mode: hash, map task index -> its committed outputs (input bytes, and
+        size and checksum of each partition file)."""
+        return f"{self._base}:maps"
+
+    @property
+    def reduced(self) -> str:
+        """MapReduce mode: set of the partitions whose final counts are committed."""
+        return f"{self._base}:reduced"
+
     def all_fixed(self) -> list[str]:
         """The job's keys other than staging hashes (for deleting a job)."""
-        return [self.tasks, self.counts, self.job, self.done, self.dead]
+        return [self.tasks, self.counts, self.job, self.done, self.dead,
+                self.reduces, self.map_outputs, self.reduced]  # fmt: skip
 
     @property
     def stage_pattern(self) -> str:

@@ -149,13 +149,22 @@ end
 
 --[[ reduce_commit: acknowledge a reduce task and set its words' final counts.
 KEYS: reduces, job, counts, reduced, maps, then the staging hash if any.
-ARGV: group, consumer, entry id, partition, msgpack {w, c, ...}, outputs digest,
+ARGV: group, consumer, entry id, partition, msgpack {c, w, ...} (ZADD's order), outputs digest,
       staged words (0: none). Returns {1, first time?} or {0, reason}. ]]
 local function reduce_commit(keys, args)
   local reduces, job, counts, reduced, maps = keys[1], keys[2], keys[3], keys[4], keys[5]
   local ok, pairs = pcall(cmsgpack.unpack, args[5])
   if not ok or type(pairs) ~= 'table' or #pairs % 2 ~= 0 then
     return invalid('the word counts are not a msgpack array of pairs')
+  end
+  for i = 1, #pairs, 2 do  -- ZADD must not fail half-way: check every pair first
+    local count, word = pairs[i], pairs[i + 1]
+    if type(count) ~= 'number' or count < 1 or count ~= math.floor(count) then
+      return invalid('the count of item ' .. i .. ' is not a positive integer')
+    end
+    if type(word) ~= 'string' or word == '' then
+      return invalid('item ' .. (i + 1) .. ' is not a non-empty word')
+    end
   end
   if not owned(reduces, args[1], args[2], args[3]) then
     return {0, 'not-owner'}
@@ -177,17 +186,8 @@ local function reduce_commit(keys, args)
   if first == 1 then
     redis.call('HINCRBY', job, 'reduces_done', 1)
   end
-  local batch = {}
-  for i = 1, #pairs, 2 do
-    batch[#batch + 1] = pairs[i + 1]
-    batch[#batch + 1] = pairs[i]
-    if #batch >= 2000 then
-      redis.call('ZADD', counts, unpack(batch))
-      batch = {}
-    end
-  end
-  if #batch > 0 then
-    redis.call('ZADD', counts, unpack(batch))
+  for i = 1, #pairs, 2000 do  -- the pairs are ZADD's arguments already: score, member
+    redis.call('ZADD', counts, unpack(pairs, i, math.min(i + 1999, #pairs)))
   end
   if staged > 0 then
     local rows = redis.call('HGETALL', keys[6])

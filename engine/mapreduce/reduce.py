@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine import crashpoints as cp
 from engine.keys import GROUP
-from engine.mapreduce import files, mapcount
+from engine.mapreduce import files, mapcount, payload
 from engine.mapreduce.session import Entry, Phase, outputs_digest
 from engine.pack import array_header
 
@@ -90,17 +90,17 @@ def _commit(
     digest: str, ctx: dict[str, Any],
 ) -> str:  # fmt: skip
     """Commit the merged counts; the refusal reason, or "" if accepted."""
-    from engine.mapreduce.worker import pack_parts
-
     session, keys = worker.session, worker.keys
-    parts = pack_parts(*merged)
+    words, counts = payload.sort_for_zadd(*merged)
     stage_key = keys.stage(f"r{entry.entry_id}")
-    staged, inline = 0, parts[0]
-    if len(parts) > 1:
-        for part in parts:
+    staged = 0
+    if len(words) > payload.MAX_PAIRS_PER_CALL:
+        for part in payload.staged_parts(words, counts):
             if not session.stage(stage_key, entry.entry_id, part):
                 return "not-owner"
-        staged, inline = len(merged[0]), array_header(0)
+        staged, inline = len(words), array_header(0)
+    else:
+        inline = payload.pack_scored(words, counts)
     cp.reach(cp.REDUCE_BEFORE_COMMIT, **ctx)
     fkeys = [keys.reduces, keys.job, keys.counts, keys.reduced, keys.map_outputs,
              *([stage_key] if staged else [])]  # fmt: skip

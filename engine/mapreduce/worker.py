@@ -25,14 +25,11 @@ from engine.inputs import iter_blocks
 from engine.job import JobSettings, read_job
 from engine.keys import GROUP, JobKeys
 from engine.mapreduce import files, mapcount
-from engine.mapreduce.session import Entry, MapReduceSession, Phase, outputs_digest
-from engine.pack import pack_columns
+from engine.mapreduce.session import Entry, MapReduceSession, Phase
 from engine.session import GroupMissingError
 from engine.tasks import Task
 
 log = logging.getLogger("wordcount.mapreduce")
-MAX_PAIRS_PER_CALL = 400_000
-"""Pairs per function call, as in the stream mode; a larger partition is staged first."""
 POLL_S = 0.05
 
 
@@ -181,14 +178,4 @@ class _Renewer:
             self.last = time.monotonic()
 
 
-def pack_parts(words: Any, counts: Any) -> list[bytes]:
-    """The pairs as msgpack arrays of at most :data:`MAX_PAIRS_PER_CALL` pairs each."""
-    import pyarrow as pa
-
-    counts = pa.array(counts) if not isinstance(counts, pa.Array) else counts
-    starts = range(0, max(len(words), 1), MAX_PAIRS_PER_CALL)
-    return [pack_columns(words.slice(i, MAX_PAIRS_PER_CALL),
-                         counts.slice(i, MAX_PAIRS_PER_CALL)) for i in starts]  # fmt: skip
-
-
-__all__ = ["MapReduceWorker", "outputs_digest", "pack_parts"]
+__all__ = ["MapReduceWorker"]

@@ -36,7 +36,7 @@ def reduce_task(worker: MapReduceWorker, entry: Entry, phase: Phase) -> None:
         if merged is None:
             return  # a map was queued again; this reduce waits for it
         cp.reach(cp.REDUCE_AFTER_MERGE, **ctx)
-        reason = _commit(worker, entry, partition, merged, outputs_digest(records), ctx)
+        reason = worker.commit_reduce(entry, partition, merged, outputs_digest(records), ctx)
         if reason in ("", "not-owner"):
             return
         log.info("reduce %s refused (%s); trying again", partition, reason)
@@ -85,7 +85,7 @@ def _redo(worker: MapReduceWorker, entry: Entry, index: int, record: str) -> Non
         worker.stats.redone += 1
 
 
-def _commit(
+def commit(
     worker: MapReduceWorker, entry: Entry, partition: int, merged: tuple[Any, Any],
     digest: str, ctx: dict[str, Any],
 ) -> str:  # fmt: skip

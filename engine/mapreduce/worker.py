@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,7 @@ class MapReduceWorker:
         files.prepare(directory)
         parts = [files.encode(w, n) for w, n in mapcount.split(words, counts, phase.n_reduces)]
         del words, counts
-        records = files.write_all(
+        records = self.write_outputs(
             directory, task.index, parts, lambda: cp.reach(cp.MAP_MID_WRITE, **ctx)
         )
         cp.reach(cp.MAP_AFTER_WRITE, **ctx)
@@ -146,6 +147,13 @@ class MapReduceWorker:
         else:
             self.stats.refused += 1
 
+    def write_outputs(
+        self, directory: Path, index: int, parts: list[list[bytes | memoryview]],
+        after_first: Callable[[], None],
+    ) -> list[files.FileRecord]:  # fmt: skip
+        """Write the partition files (temporary name, fsync, rename)."""
+        return files.write_all(directory, index, parts, after_first)
+
     def _dead_letter(self, entry: Entry, task: Task, error: str) -> None:
         keys = [self.keys.tasks, self.keys.dead, self.keys.job, self.keys.map_outputs,
                 self.keys.reduces]  # fmt: skip
@@ -160,6 +168,15 @@ class MapReduceWorker:
         from engine.mapreduce.reduce import reduce_task
 
         reduce_task(self, entry, phase)
+
+    def commit_reduce(
+        self, entry: Entry, partition: int, merged: tuple[Any, Any], digest: str,
+        ctx: dict[str, Any],
+    ) -> str:  # fmt: skip
+        """Commit a reduce task's merged counts; the refusal reason, or "" if accepted."""
+        from engine.mapreduce.reduce import commit
+
+        return commit(self, entry, partition, merged, digest, ctx)
 
 
 class _Renewer:

@@ -13,7 +13,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import exp_commits, exp_faults, exp_memory, exp_peers, exp_scaling, ratios
+from benchmarks import (
+    exp_commits,
+    exp_faults,
+    exp_mapreduce,
+    exp_memory,
+    exp_peers,
+    exp_scaling,
+    ratios,
+)
 from benchmarks.context import Context, Experiment
 from benchmarks.runs import BenchError
 from benchmarks.scale import SCALES
@@ -31,6 +39,9 @@ EXPERIMENTS: dict[str, Experiment] = {
     "peers": exp_peers.peers,
     "memory": exp_memory.worker_memory,
     "redis_memory": exp_memory.redis_memory,
+    "mr_peers": exp_mapreduce.mr_peers,
+    "redis_cpu": exp_mapreduce.redis_cpu,
+    "vocabulary": exp_mapreduce.vocabulary,
     "ratios": ratios.ratios,
 }
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"

@@ -178,3 +178,21 @@ def test_crash_mid_write_leaves_no_visible_output_and_the_map_runs_again(
     assert not [n for n in os.listdir(job.directory) if n.startswith("mr-")]
     job.worker.run()  # steals the crashed map once idle for the claim timeout
     assert _counts(job.client, job.keys) == _serial(corpus)
+
+
+def test_resume_with_other_workers_keeps_the_layout_and_stream_jobs_conflict(
+    redis_client: redis.Redis, job_id: str, corpus: Path, tmp_path: Path
+) -> None:
+    from engine.errors import JobConflictError
+    from engine.job import bootstrap
+
+    job = Job(redis_client, job_id, corpus, tmp_path / "im")
+    before = redis_client.hmget(job.keys.job, "intermediate", "n_reduces")
+    MapReduceEngine(str(tmp_path / "elsewhere"), 7, workers=5).bootstrap(
+        redis_client, job.keys, job.settings, job.tasks
+    )
+    assert redis_client.hmget(job.keys.job, "intermediate", "n_reduces") == before
+    stream = JobKeys(job_id + "-s")
+    bootstrap(redis_client, stream, job.settings, job.tasks)
+    with pytest.raises(JobConflictError, match="stream mode"):
+        MapReduceEngine(str(tmp_path)).bootstrap(redis_client, stream, job.settings, job.tasks)

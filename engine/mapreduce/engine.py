@@ -77,20 +77,22 @@ class MapReduceEngine:
     def bootstrap(
         self, client: redis.Redis, keys: JobKeys, settings: JobSettings, tasks: Sequence[Task]
     ) -> JobInfo:
-        self.directory = intermediate_base(self.intermediate) / keys.job_id
-        files.prepare(self.directory)
+        directory = intermediate_base(self.intermediate) / keys.job_id
         m = self.reduces or default_reduces(tasks, self.workers)
         library = MapReduceLibrary(client)
         for attempt in range(BOOTSTRAP_TRIES):
             try:
-                return _bootstrap_once(client, library, keys, settings, tasks,
-                                       str(self.directory), m)  # fmt: skip
+                recorded, _ = connection.call(
+                    client, lambda: library.fcall("mr_declare", [keys.job], [str(directory), m])
+                )
+                self.directory = Path(recorded.decode("utf-8", "surrogateescape"))
+                files.prepare(self.directory)
+                return _bootstrap_once(client, library, keys, settings, tasks)
             except rex.ResponseError as exc:
-                if "stream mode" in str(exc) or "exists with" in str(exc):
+                if "stream mode" in str(exc):
                     raise JobConflictError(
                         f"job {keys.job_id!r} already exists ({str(exc).split(': ', 1)[-1]}): "
-                        "resume it with the same --mode, --intermediate and --reduces, or "
-                        "choose another --job ID"
+                        "resume it with --mode stream, or choose another --job ID"
                     ) from exc
                 if attempt == BOOTSTRAP_TRIES - 1 or (
                     "tasks" not in str(exc) and "no such job" not in str(exc)
@@ -111,10 +113,9 @@ class MapReduceEngine:
 
 def _bootstrap_once(
     client: redis.Redis, library: MapReduceLibrary, keys: JobKeys, settings: JobSettings,
-    tasks: Sequence[Task], directory: str, m: int,
+    tasks: Sequence[Task],
 ) -> JobInfo:  # fmt: skip
-    """Declare the mode, add the map tasks as the stream mode does, then mark it ready."""
-    connection.call(client, lambda: library.fcall("mr_declare", [keys.job], [directory, m]))
+    """Add the map tasks as the stream mode does, then mark the job ready."""
     size = bootstrap_batch()
     for start in range(0, max(len(tasks), 1), size):
         batch = tasks[start : start + size]

@@ -86,19 +86,19 @@ local function outputs_digest(maps)
 end
 
 --[[ declare: record the mode before any task exists, so workers that see the job see
-its mode. KEYS: job. ARGV: intermediate dir, number of reduce partitions.
-Returns 1, or an error if the job exists in the other mode or with another layout. ]]
+its mode. A job declared already keeps its directory and partitions (a resumed run may
+have other --workers). KEYS: job. ARGV: intermediate dir, number of reduce partitions.
+Returns {dir, partitions} as recorded, or an error if the job exists in stream mode. ]]
 local function declare(keys, args)
   local f = redis.call('HMGET', keys[1], 'settings', 'mode', 'intermediate', 'n_reduces')
   if f[1] and f[2] ~= 'mapreduce' then
     return redis.error_reply('ERR wordcount_mr: job exists in stream mode')
   end
-  if f[2] == 'mapreduce' and (f[3] ~= args[1] or f[4] ~= args[2]) then
-    return redis.error_reply('ERR wordcount_mr: job exists with intermediate ' ..
-      tostring(f[3]) .. ' and ' .. tostring(f[4]) .. ' reduces')
+  if f[2] == 'mapreduce' and f[3] and f[4] then
+    return {f[3], f[4]}
   end
   redis.call('HSET', keys[1], 'mode', 'mapreduce', 'intermediate', args[1], 'n_reduces', args[2])
-  return 1
+  return {args[1], args[2]}
 end
 
 --[[ mark_ready: the map task list is complete. KEYS: tasks, job, maps, reduces.

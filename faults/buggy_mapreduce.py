@@ -18,7 +18,7 @@ from typing import Any
 import redis
 
 from engine import crashpoints as cp
-from engine.job import JobInfo, JobSettings, group_figures
+from engine.job import JobInfo, JobSettings
 from engine.keys import GROUP, JobKeys
 from engine.mapreduce import files, payload
 from engine.mapreduce.engine import MapReduceEngine
@@ -46,16 +46,18 @@ def _call(worker: MapReduceWorker, name: str, keys: list[str], args: list[Any]) 
 
 
 class ReduceEarly(MapReduceWorker):
-    """1. Starts reducing once no map task is left to hand out, not once every map task is
-    committed: a map that a crashed worker held is missing from every partition reduced
-    before it is stolen and committed again."""
+    """1. Starts reducing as soon as it finds no map task to take, not once every map task
+    is committed: a map held by a stalled or crashed worker is missing from every
+    partition reduced before it is stolen and committed again."""
 
     def step(self, phase: Phase) -> bool:
-        if not phase.reducing and phase.state == "ready":
-            figures = self.session.call(lambda: group_figures(self.session.client, self.keys))
-            if figures is not None and figures[1] == 0:
-                phase = dataclasses.replace(phase, settled=phase.n_maps)
-        return super().step(phase)
+        if phase.reducing or phase.state != "ready":
+            return super().step(phase)
+        entry = self.session.take(self.keys.tasks, self.settings.claim_timeout_ms, None)
+        if entry is not None:
+            self.map(entry, phase)
+            return True
+        return super().step(dataclasses.replace(phase, settled=phase.n_maps))
 
     def commit_reduce(
         self, entry: Entry, partition: int, merged: tuple[Any, Any], digest: str,

@@ -49,9 +49,9 @@ def _scenario(workers: int, claim_ms: int, fault: str) -> Scenario:
                     timeout_s=120, liveness_s=60)  # fmt: skip
 
 
-# A crashed worker holds a map task until the claim timeout (5 s); its respawned successor
-# runs out of maps to hand out long before, and reduces early.
-REDUCE_EARLY = _scenario(1, 5000, "map.before_commit#1:crash")
+# The worker that takes the last map task hangs before committing it; the other one finds
+# no map to take long before that task is stale (5 s), and reduces early.
+REDUCE_EARLY = _scenario(2, 5000, "map.before_commit@3#1:hang")
 # A reducer stalls past its claim timeout; the thief commits the partition, then the
 # straggler commits it again.
 STRAGGLER = _scenario(2, 500, "reduce.before_commit#1:slow=2000")

@@ -133,9 +133,11 @@ class MapReduceWorker:
         files.prepare(directory)
         parts = [files.encode(w, n) for w, n in mapcount.split(words, counts, phase.n_reduces)]
         del words, counts
+        renewer.maybe()
         records = self.write_outputs(
             directory, task.index, parts, lambda: cp.reach(cp.MAP_MID_WRITE, **ctx)
         )
+        renewer.maybe()
         cp.reach(cp.MAP_AFTER_WRITE, **ctx)
         record = " ".join([str(task.size), *(r.text() for r in records)])
         cp.reach(cp.MAP_BEFORE_COMMIT, **ctx)

@@ -55,31 +55,37 @@ def count_blocks(
 
 
 def partition_of(words: Any, m: int) -> Any:
-    """Each word's partition in ``range(m)``: a hash of its bytes (position-weighted byte
-    sum, then mixed), the same in every process and on every host."""
+    """Each word's partition in ``range(m)``: a hash of its length, its first eight bytes
+    and its last four (positions past a short word's end repeat its last byte), the same
+    in every process and on every host. Gathering a dozen bytes per word costs a third of
+    hashing every byte, and words that agree on all of them merely share a partition."""
     n = len(words)
     if n == 0:
         return np.zeros(0, np.int64)
     offsets = np.frombuffer(words.buffers()[1], np.int64)[words.offset : words.offset + n + 1]
-    data = np.frombuffer(words.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
-    starts = offsets[:-1] - offsets[0]
-    lengths = np.diff(offsets)
-    position = np.arange(len(data), dtype=np.int64) - np.repeat(starts, lengths)
-    weighted = data.astype(np.uint64) * _MIX[position % len(_MIX)] + position.astype(np.uint64)
-    sums = np.add.reduceat(weighted, starts) + lengths.astype(np.uint64) * np.uint64(0x9E37)
-    mixed = (sums * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(33)
-    return (mixed % np.uint64(m)).astype(np.int64)
+    data = np.frombuffer(words.buffers()[2], np.uint8)
+    starts, ends = offsets[:-1], offsets[1:] - 1
+    h = (ends - starts).astype(np.uint64) * _MIX[0]
+    for k in range(12):
+        at = np.minimum(starts + k, ends) if k < 8 else np.maximum(ends - (k - 8), starts)
+        h = (h ^ data[at].astype(np.uint64)) * _MIX[1 + k % 7]
+    h ^= h >> np.uint64(31)
+    return ((h * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(33)) % np.uint64(m)
 
 
 def split(words: Any, counts: Any, m: int) -> list[tuple[Any, Any]]:
     """The pairs of each partition, in their original order within it."""
     import pyarrow as pa
 
-    parts = partition_of(words, m)
+    parts = partition_of(words, m).astype(np.int64)
+    values = np.asarray(counts.to_numpy(zero_copy_only=False))
+    if m <= 8:  # a few passes of a mask beat a sort
+        masks = [parts == p for p in range(m)]
+        return [(words.filter(pa.array(mask)), values[mask]) for mask in masks]
     order = np.argsort(parts, kind="stable")
     bounds = np.searchsorted(parts[order], np.arange(m + 1))
     taken_w = words.take(pa.array(order)) if len(words) else words
-    taken_n = np.asarray(counts.to_numpy(zero_copy_only=False))[order]
+    taken_n = values[order]
     return [
         (taken_w.slice(int(a), int(b - a)), taken_n[int(a) : int(b)])
         for a, b in itertools.pairwise(bounds)

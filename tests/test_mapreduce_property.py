@@ -9,6 +9,8 @@ judges the stream mode.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -93,3 +95,11 @@ def _examples() -> int:
 @given(scenario=mr_scenarios())
 def test_mapreduce_under_faults(scenario: Scenario, redis_backend: str) -> None:
     holds(scenario, redis_backend, engine=ENGINE, label="mapreduce")
+
+
+def test_reducers_stopped_by_faults_are_excused(redis_backend: str) -> None:
+    """Found by the property: a worker raised in at ``reduce.before_commit`` was reported
+    under the process name ``reduce-PID`` and its exit judged as quitting early."""
+    path = Path(__file__).with_name("mapreduce_raise_then_crash.json")
+    holds(Scenario.from_json(path.read_text(encoding="utf-8")), redis_backend, engine=ENGINE,
+          label="mapreduce")  # fmt: skip

@@ -147,3 +147,14 @@ def test_redo_map_reopens_the_map_phase_once(redis_client: redis.Redis, job: Job
     assert again.fields["index"] == "0" and again.entry_id != "1-0"
     assert _map_commit(s, again) == [1, 1]
     assert _reduce_commit(s, reduce_entry, {b"x": 1}) == [1, 1]
+
+
+def test_release_hands_a_held_reduce_back_at_once(redis_client: redis.Redis, job: JobKeys) -> None:
+    s = _all_maps(redis_client, job)
+    entry = _take(s, job.reduces)
+    other = _session(redis_client, job, "b")
+    args = [GROUP, "b", entry.entry_id]
+    assert s.fcall("mr_release", [job.reduces], args) == 0  # not b's to give back
+    assert s.fcall("mr_release", [job.reduces], [GROUP, "a", entry.entry_id]) == 1
+    stolen = other.take(job.reduces, 60_000, None)  # stale at once, despite a 60 s timeout
+    assert stolen is not None and stolen.entry_id == entry.entry_id

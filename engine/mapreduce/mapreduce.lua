@@ -222,6 +222,17 @@ local function redo_map(keys, args)
   return 1
 end
 
+--[[ release: give a reduce entry this consumer holds back at once (idle time set past any
+claim timeout), when it cannot be committed until a map runs again.
+KEYS: reduces. ARGV: group, consumer, entry id. Returns 1 if released. ]]
+local function release(keys, args)
+  if not owned(keys[1], args[1], args[2], args[3]) then
+    return 0
+  end
+  redis.call('XCLAIM', keys[1], args[1], args[2], 0, args[3], 'IDLE', 1000000000, 'JUSTID')
+  return 1
+end
+
 --[[ dead_letter: give up on a map task (as wc_dead_letter), then release the reduces if
 it was the last one. KEYS: tasks, dead, job, maps, reduces.
 ARGV: group, consumer, entry id, index, path, error. ]]
@@ -244,3 +255,4 @@ redis.register_function('mr_map_commit', map_commit)
 redis.register_function('mr_reduce_commit', reduce_commit)
 redis.register_function('mr_redo_map', redo_map)
 redis.register_function('mr_dead_letter', dead_letter)
+redis.register_function('mr_release', release)

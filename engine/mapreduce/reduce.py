@@ -39,8 +39,10 @@ def reduce_task(worker: MapReduceWorker, entry: Entry, phase: Phase) -> None:
         reason = worker.commit_reduce(entry, partition, merged, outputs_digest(records), ctx)
         if reason in ("", "not-owner"):
             return
-        log.info("reduce %s refused (%s); trying again", partition, reason)
-        if reason == "maps-incomplete":
+        log.info("reduce %s refused (%s)", partition, reason)
+        if reason == "maps-incomplete":  # a map runs again: let anyone take this later
+            keys, args = [worker.keys.reduces], [GROUP, worker.session.consumer, entry.entry_id]
+            worker.session.fcall("mr_release", keys, args)
             return
 
 

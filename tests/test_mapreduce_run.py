@@ -196,3 +196,14 @@ def test_resume_with_other_workers_keeps_the_layout_and_stream_jobs_conflict(
     bootstrap(redis_client, stream, job.settings, job.tasks)
     with pytest.raises(JobConflictError, match="stream mode"):
         MapReduceEngine(str(tmp_path)).bootstrap(redis_client, stream, job.settings, job.tasks)
+
+
+def test_large_partitions_are_staged_then_committed_at_once(
+    job: Job, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.mapreduce import payload
+
+    monkeypatch.setattr(payload, "MAX_PAIRS_PER_CALL", 50)  # every partition has more
+    job.worker.run()
+    assert _counts(job.client, job.keys) == _serial(corpus)
+    assert not list(job.client.scan_iter(job.keys.stage_pattern))

@@ -29,9 +29,6 @@ class ModeWorker:
         return self.resolve().run()
 
     def resolve(self) -> Any:
-        from engine.mapreduce.worker import MapReduceWorker
-        from engine.worker import Worker
-
         keys = JobKeys(self.job_id)
         wait_s = float(self.options.get("wait_for_job_s", 30.0))
         give_up = time.monotonic() + wait_s
@@ -47,6 +44,10 @@ class ModeWorker:
                     "start it with `wordcount run --job ID ...`"
                 )
             time.sleep(POLL_S)
-        if mode == b"mapreduce":
+        if mode == b"mapreduce":  # imported only then: numpy costs a stream job 0.1 s
+            from engine.mapreduce.worker import MapReduceWorker
+
             return MapReduceWorker(self.client, self.job_id, **self.options)
+        from engine.worker import Worker
+
         return Worker(self.client, self.job_id, **self.options)

@@ -21,8 +21,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from engine.errors import WordCountError
 
 MAGIC = b"WCMR0001"
@@ -51,6 +49,8 @@ def file_name(map_index: int, partition: int) -> str:
 def encode(words: Any, counts: Any) -> list[bytes | memoryview]:
     """The file's bytes, as pieces (no copy of the words): ``words`` an Arrow
     large_binary array without nulls, ``counts`` an int64 numpy array."""
+    import numpy as np  # here: the driver of a stream job imports this module too
+
     n = len(words)
     offsets = np.frombuffer(words.buffers()[1], np.int64)[words.offset : words.offset + n + 1]
     start, end = int(offsets[0]), int(offsets[-1])

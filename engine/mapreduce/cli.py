@@ -25,7 +25,7 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     )
     run.add_argument(
         "--reduces", type=int, default=0, metavar="M",
-        help="mapreduce mode: reduce partitions (default: one per 256 MB, at least --workers)",
+        help="mapreduce mode: reduce partitions (default: one per 128 MB, at least --workers)",
     )  # fmt: skip
 
 

@@ -42,11 +42,12 @@ DEFAULT_MODE = "auto"
 AUTO_MIN_BYTES = 64 << 20
 """``--mode auto`` runs MapReduce from this much input on; below it the stream mode's
 lower fixed cost wins (see docs/mapreduce.md for the measurements)."""
-BYTES_PER_REDUCE = 256 << 20
+BYTES_PER_REDUCE = 128 << 20
 """Input per reduce partition. Each map writes one file per partition, each fsynced
 (about 6 ms apiece on the development machine), so fewer partitions cost less; a reduce
-commit of up to 400,000 words fits one call, which 256 MB of even the Zipf corpus with
-its long tail of rare words stays under."""
+commit of up to 400,000 words fits one call, and a reducer's memory grows with its
+partition: on a 2 GB file of the Zipf corpus with its long tail of rare words, 256 MB per
+partition took a worker to 311 MB of RSS."""
 MAX_REDUCES = 64
 INTERMEDIATE_ENV = "WORDCOUNT_INTERMEDIATE"
 
@@ -59,7 +60,7 @@ def intermediate_base(option: str | None) -> Path:
 
 
 def default_reduces(tasks: Sequence[Task], workers: int) -> int:
-    """Reduce partitions: one per 256 MB of input, at least one per worker, at most 64."""
+    """Reduce partitions: one per 128 MB of input, at least one per worker, at most 64."""
     total = sum(t.size for t in tasks)
     return max(1, workers, min(MAX_REDUCES, math.ceil(total / BYTES_PER_REDUCE)))
 

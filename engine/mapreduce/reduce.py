@@ -36,7 +36,10 @@ def reduce_task(worker: MapReduceWorker, entry: Entry, phase: Phase) -> None:
         if merged is None:
             return  # a map was queued again; this reduce waits for it
         cp.reach(cp.REDUCE_AFTER_MERGE, **ctx)
-        reason = worker.commit_reduce(entry, partition, merged, outputs_digest(records), ctx)
+        ordered = payload.sort_for_zadd(*merged)
+        del merged  # the sorted copy replaces it: a large partition's peak memory halves
+        reason = worker.commit_reduce(entry, partition, ordered, outputs_digest(records), ctx)
+        del ordered
         if reason in ("", "not-owner"):
             return
         log.info("reduce %s refused (%s)", partition, reason)
@@ -93,7 +96,8 @@ def commit(
 ) -> str:  # fmt: skip
     """Commit the merged counts; the refusal reason, or "" if accepted."""
     session, keys = worker.session, worker.keys
-    words, counts = payload.sort_for_zadd(*merged)
+    words, counts = merged  # sorted by (count, word) already
+    del merged
     stage_key = keys.stage(f"r{entry.entry_id}")
     staged = 0
     if len(words) > payload.MAX_PAIRS_PER_CALL:

@@ -81,17 +81,20 @@ def call(
         except rex.ResponseError as exc:
             if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
                 raise auth_error(client, exc) from exc
-            raise
+            if not str(exc).startswith("BUSY"):
+                raise
+            failure: BaseException = exc  # a long function call: wait as for an outage
         except _RETRYABLE as exc:
-            if time.monotonic() + delay > give_up:
-                raise RedisUnavailableError(
-                    f"Redis at {describe(client)} did not answer for {deadline_s:.0f} s "
-                    f"(last error: {exc}); check that it is running and reachable"
-                ) from exc
-            if on_retry is not None:
-                on_retry(exc)
-            time.sleep(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, _BACKOFF_CAP_S)
+            failure = exc
+        if time.monotonic() + delay > give_up:
+            raise RedisUnavailableError(
+                f"Redis at {describe(client)} did not answer for {deadline_s:.0f} s "
+                f"(last error: {failure}); check that it is running and reachable"
+            ) from failure
+        if on_retry is not None:
+            on_retry(failure)
+        time.sleep(delay * random.uniform(0.5, 1.0))
+        delay = min(delay * 2, _BACKOFF_CAP_S)
 
 
 def auth_error(client: redis.Redis, exc: BaseException) -> RedisAuthError:

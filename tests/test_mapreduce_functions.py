@@ -158,3 +158,37 @@ def test_release_hands_a_held_reduce_back_at_once(redis_client: redis.Redis, job
     assert s.fcall("mr_release", [job.reduces], [GROUP, "a", entry.entry_id]) == 1
     stolen = other.take(job.reduces, 60_000, None)  # stale at once, despite a 60 s timeout
     assert stolen is not None and stolen.entry_id == entry.entry_id
+
+
+def test_a_busy_redis_is_waited_for(redis_client: redis.Redis, redis_node: Any) -> None:
+    """A long function call (a reduce commit of a million words takes seconds) makes Redis
+    answer BUSY to everyone else; callers wait for it as for a short outage."""
+    import threading
+    import time
+
+    from engine import connection
+
+    old = redis_client.config_get("busy-reply-threshold").get("busy-reply-threshold", "5000")
+    redis_client.config_set("busy-reply-threshold", 50)
+    try:
+        spin = ("local t = redis.call('TIME'); local s = t[1] * 1e6 + t[2]; repeat "
+                "t = redis.call('TIME') until t[1] * 1e6 + t[2] - s > 1500000; return 1")
+        busy = threading.Thread(target=lambda: redis_node.client().eval(spin, 0))
+        busy.start()
+        other = redis_node.client()
+        give_up = time.monotonic() + 10
+        while not _is_busy(other):  # the script has started and passed the threshold
+            assert time.monotonic() < give_up, "Redis never answered BUSY"
+            time.sleep(0.01)
+        assert connection.call(other, other.ping, deadline_s=10)
+        busy.join()
+    finally:
+        redis_client.config_set("busy-reply-threshold", old)
+
+
+def _is_busy(client: redis.Redis) -> bool:
+    try:
+        client.ping()
+    except redis.ResponseError as exc:
+        return str(exc).startswith("BUSY")
+    return False

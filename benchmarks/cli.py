@@ -16,6 +16,7 @@ from pathlib import Path
 from benchmarks import (
     exp_commits,
     exp_faults,
+    exp_mapreduce,
     exp_memory,
     exp_peers,
     exp_replication,
@@ -39,6 +40,9 @@ EXPERIMENTS: dict[str, Experiment] = {
     "peers": exp_peers.peers,
     "memory": exp_memory.worker_memory,
     "redis_memory": exp_memory.redis_memory,
+    "mr_peers": exp_mapreduce.mr_peers,
+    "redis_cpu": exp_mapreduce.redis_cpu,
+    "vocabulary": exp_mapreduce.vocabulary,
     "ratios": ratios.ratios,
     "replication": exp_replication.replication,
     "replication_faults": exp_replication.replication_faults,

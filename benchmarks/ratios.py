@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from benchmarks.context import Context, Result
 from benchmarks.crashpoint_overhead import per_call_ns
+from benchmarks.exp_mapreduce import mapreduce_checks
 from benchmarks.exp_memory import RSS_LIMIT_MB
 from benchmarks.report import Cell, Table
 from benchmarks.runs import BenchError
@@ -38,7 +39,7 @@ def ratios(ctx: Context) -> Result:
 def _checks(ctx: Context) -> Iterator[Check]:
     """Every check; an experiment that failed gives one error row instead of its checks."""
     for group in (_peer_checks, _size_checks, _skew_checks, _straggler_checks,
-                  _crashpoint_checks, _memory_checks, _redis_checks):
+                  _crashpoint_checks, _memory_checks, _redis_checks, mapreduce_checks):
         try:
             yield from group(ctx)
         except BenchError as exc:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from engine import __version__, connection, crashpoints, interrupt, redisopts, replication_cli
 from engine.errors import ConfigError, JobFailedError, WordCountError
+from engine.mapreduce import cli as mapreduce_cli
 from engine.nodes.base import Persistence
 from engine.output import check_output, format_top, write_counts
 from engine.rescue import write_or_rescue
@@ -182,6 +183,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _engine_option(run)
     web_cli.add_run_option(run)
     replication_cli.add_run_options(run)
+    mapreduce_cli.add_arguments(run)
     run.set_defaults(func=cmd_run)
 
 
@@ -248,6 +250,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         engine=args.engine,
         chunk_bytes=_chunk_bytes(args),
         input_roots=args.input_root,
+        **mapreduce_cli.options(args),
     )
     replication_cli.apply_run(args, options)
     result = run(options)

@@ -27,6 +27,19 @@ DRIVER_BOOTSTRAP = "driver.bootstrap"
 """The driver has added ``added`` of ``total`` tasks (called after every batch)."""
 DRIVER_BEFORE_RESULT = "driver.before_result"
 """The job has finished; the driver has not read the counts yet."""
+MAP_MID_WRITE = "map.mid_write"
+"""MapReduce mode: a map task has written its first partition file under a temporary name
+and renamed none yet."""
+MAP_AFTER_WRITE = "map.after_write"
+"""MapReduce mode: every partition file of a map task is in place; nothing is in Redis."""
+MAP_BEFORE_COMMIT = "map.before_commit"
+"""MapReduce mode: the map task's commit (ack and output record) is next."""
+REDUCE_AFTER_MERGE = "reduce.after_merge"
+"""MapReduce mode: a reduce task has checked and merged its partition of every output."""
+REDUCE_BEFORE_COMMIT = "reduce.before_commit"
+"""MapReduce mode: the reduce task's commit (ack and final counts) is next."""
+MAPREDUCE = (MAP_MID_WRITE, MAP_AFTER_WRITE, MAP_BEFORE_COMMIT, REDUCE_AFTER_MERGE,
+             REDUCE_BEFORE_COMMIT)  # fmt: skip
 
 ALL = (
     WORKER_AFTER_READ,
@@ -36,6 +49,7 @@ ALL = (
     WORKER_AFTER_COMMIT,
     DRIVER_BOOTSTRAP,
     DRIVER_BEFORE_RESULT,
+    *MAPREDUCE,
 )
 HOOK_ENV = "WORDCOUNT_CRASH_HOOK"
 

@@ -31,6 +31,7 @@ from engine.job import (
     read_job,
 )
 from engine.keys import JobKeys
+from engine.mapreduce.engine import after_job, with_mode
 from engine.nodes.base import Persistence, RedisNode
 from engine.plugins import Engine, engine_spec, load_engine
 from engine.progress import Progress
@@ -70,6 +71,10 @@ class RunOptions:
     input_roots: Sequence[str] = ()
     replicas: int = 0
     """Embedded mode: replicas (with 3 Sentinels) besides the primary; 0, one plain Redis."""
+    mode: str = "stream"
+    """stream, mapreduce or auto (``engine.mapreduce``; the command line's default: auto)."""
+    intermediate: str | None = None
+    reduces: int = 0
 
 
 @dataclasses.dataclass
@@ -110,6 +115,8 @@ def run(options: RunOptions) -> RunResult:
     engine = load_engine(options.engine)
     tasks, settings = prepare(options)
     job_id = options.job_id or new_job_id()
+    engine = with_mode(engine, options.engine, options.mode, intermediate=options.intermediate,
+                       reduces=options.reduces, workers=options.workers)  # fmt: skip
     node: RedisNode | None = None
     at_end: Callable[[], None] | None = None
     watch: EmbeddedWatch | None = None
@@ -125,7 +132,9 @@ def run(options: RunOptions) -> RunResult:
         client = connection.connect(url)
         connection.check(client)
         at_end = options.on_redis(url, job_id) if options.on_redis else None
-        return _drive(client, url, JobKeys(job_id), settings, tasks, options, engine)
+        result = _drive(client, url, JobKeys(job_id), settings, tasks, options, engine)
+        after_job(engine)
+        return result
     finally:
         if at_end is not None:
             at_end()

@@ -18,6 +18,8 @@ FUNCTION_LIBRARY = "wordcount"
 SYNC_CHANNEL = f"{PREFIX}:sync"
 """A Pub/Sub channel (no key): a PUBLISH to it is replicated, which gives a connection a
 replication offset for WAIT to wait on (:mod:`engine.replica_sync`)."""
+MAPREDUCE_LIBRARY = "wordcount_mr"
+"""The MapReduce mode's function library (``engine/mapreduce/mapreduce.lua``)."""
 _JOB_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 
@@ -84,9 +86,27 @@ class JobKeys:
         heartbeat runs (see engine/heartbeat.py); gone once it died."""
         return f"{self._base}:alive:{consumer}"
 
+    @property
+    def reduces(self) -> str:
+        """MapReduce mode: stream of reduce tasks (one per partition), group :data:`GROUP`,
+        filled once every map task is committed or dead-lettered."""
+        return f"{self._base}:reduces"
+
+    @property
+    def map_outputs(self) -> str:
+        """MapReduce mode: hash, map task index -> its committed outputs (input bytes, and
+        size and checksum of each partition file)."""
+        return f"{self._base}:maps"
+
+    @property
+    def reduced(self) -> str:
+        """MapReduce mode: set of the partitions whose final counts are committed."""
+        return f"{self._base}:reduced"
+
     def all_fixed(self) -> list[str]:
         """The job's keys other than staging hashes (for deleting a job)."""
-        return [self.tasks, self.counts, self.job, self.done, self.dead, self.applying]
+        return [self.tasks, self.counts, self.job, self.done, self.dead, self.applying,
+                self.reduces, self.map_outputs, self.reduced]  # fmt: skip
 
     @property
     def stage_pattern(self) -> str:

@@ -64,9 +64,9 @@ class DefaultEngine:
         return bootstrap(client, keys, settings, tasks)
 
     def worker(self, client: redis.Redis, job_id: str, **options: Any) -> Runnable:
-        from engine.worker import Worker
+        from engine.mapreduce.dispatch import ModeWorker  # the worker of the job's --mode
 
-        return Worker(client, job_id, **options)
+        return ModeWorker(client, job_id, **options)
 
 
 def default() -> Engine:

@@ -55,7 +55,7 @@ class Agent:
         """The hook: report the point and do what the controller says."""
         if point not in self.points:
             return
-        role = point.partition(".")[0]
+        role = "driver" if point.startswith("driver.") else "worker"  # map./reduce.: workers
         message = {"point": point, "ctx": context, "pid": self.pid, "role": role}
         with self._lock:
             reply = self._ask(json.dumps(message, default=str).encode() + b"\n")

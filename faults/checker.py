@@ -212,10 +212,17 @@ class _Judge:
         return sorted(doubled)
 
     def _samples(self) -> int:
+        """Stream mode: each sample's counts are those of exactly its acknowledged tasks.
+        MapReduce mode (``engine.mapreduce``): a word appears only with its final count."""
         bad = 0
+        mapreduce = (self.final.job or {}).get("mode") == "mapreduce"
+        final = _total(self.reference, self.indexes(self.final.done))
         for sample in self.outcome.samples:
-            expected = _total(self.reference, self.indexes(sample.done))
-            diffs = diff_counts(expected, sample.counts)
+            if mapreduce:
+                diffs = [d for d in diff_counts(final, sample.counts) if d.actual]
+            else:
+                expected = _total(self.reference, self.indexes(sample.done))
+                diffs = diff_counts(expected, sample.counts)
             if diffs:
                 bad += 1
                 if bad <= 3:

@@ -257,23 +257,27 @@ class _Judge:
         A worker must work until the job is finished: one that leaves early strands the
         tasks it would have stolen, and only the driver's respawning hides that. Workers
         a fault crashed, raised in or hung are excused, and so is every worker of a run
-        where Redis lost data (a restart can undo a finish a worker already saw). A worker
-        sees the end a little before the sampler does, hence ``QUIT_SLACK_S``; but no
-        worker can have seen it before the last accepted commit began.
+        where Redis lost data (a restart can undo a finish a worker already saw). The
+        evidence is a sample that still saw the job unfinished ``QUIT_SLACK_S`` or more
+        after the quit (a worker sees the end a little before the sampler does), not the
+        time the sampler first saw it finished: while Redis is paused the sampler sees
+        nothing, and a worker that read the end just before the pause is not early. No
+        worker can have seen the end before the last accepted commit began.
         """
         out = self.outcome
         if any(f.kind.loses_data for f in out.fired):
             return
         stopped = {f.process for f in out.fired}
-        end = out.finished_at
+        unfinished = [s.time for s in out.samples if s.state not in FINISHED_STATES]
         last_commit = _last_accepted_commit(out)
         early = [
             op for op in out.history.select(h.QUIT)
             if op.process not in stopped
-            and (end is None or op.time < end - QUIT_SLACK_S or op.time < last_commit)
+            and (out.finished_at is None or op.time < last_commit
+                 or any(t >= op.time + QUIT_SLACK_S for t in unfinished))
         ]  # fmt: skip
         if early:
-            first = early[0]
+            first, end = early[0], out.finished_at
             ended = "never" if end is None else f"at {end:.3f} s"
             self.problems.append(
                 f"liveness: {len(early)} worker(s) quit while the job was unfinished, first "

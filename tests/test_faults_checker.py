@@ -281,11 +281,22 @@ def quit_at(outcome: Outcome, time: float, process: str = "worker-7") -> Outcome
 def test_a_worker_that_quits_before_the_end_is_invalid() -> None:
     """The early-quit rule: a worker leaving while the job is unfinished strands tasks."""
     outcome = quit_at(good_outcome(), 1.0)
+    outcome.samples.insert(2, Sample(4.9, frozenset({"1-0"}), {"one": 1, "two": 2}, "ready"))
+    outcome.samples[-1] = dataclasses.replace(outcome.samples[-1], time=5.0)
     outcome.finished_at = 5.0
     verdict = check(outcome)
     assert verdict.status == "invalid"
     assert any("1 worker(s) quit while the job was unfinished, first worker-7" in p
                for p in verdict.problems)  # fmt: skip
+
+
+def test_a_quit_the_sampler_could_not_see_past_is_not_early() -> None:
+    """Redis paused right after the last commit: the sampler first saw the end 2 s later,
+    but no sample saw the job unfinished after the worker quit (a soak's false alarm)."""
+    outcome = quit_at(good_outcome(), 0.5)
+    outcome.samples[-1] = dataclasses.replace(outcome.samples[-1], time=2.5)
+    outcome.finished_at = 2.5
+    assert check(outcome).status == "valid"
 
 
 def test_a_quit_is_excused_after_the_end_for_faulted_workers_and_after_data_loss() -> None:

@@ -18,6 +18,7 @@ from test_bounded_calls import rob_second_then_commit
 from engine import worker as worker_module
 from engine.keys import JobKeys
 from engine.nodes.base import RedisNode
+from faults import scenario_json
 from faults.buggy_review import SCENARIOS, VARIANTS, SharedStageKey
 from faults.checker import check
 from faults.runner import run_scenario
@@ -55,7 +56,7 @@ def test_variant_fails_its_scenario(
     variant: str, redis_backend: str, redis_node_factory: Callable[..., RedisNode]
 ) -> None:
     path = SCENARIO_DIR / f"{SCENARIOS[variant]}.json"
-    scenario = Scenario.from_json(path.read_text(encoding="utf-8"))
+    scenario = scenario_json.load(path.read_text(encoding="utf-8"))
     node = redis_node_factory(start=False, persistence=scenario.settings.persistence_spec())
     outcome = run_scenario(scenario, node, engine=VARIANTS[variant])
     assert check(outcome).status == "invalid", f"{variant} passed {path.name}"

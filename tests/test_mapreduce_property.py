@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from engine import crashpoints as cp
+from faults import scenario_json
 from faults.property import holds
 from faults.scenario import Action, Fault, Scenario, Settings, Trigger
 from faults.strategies import (
@@ -101,5 +102,5 @@ def test_reducers_stopped_by_faults_are_excused(redis_backend: str) -> None:
     """Found by the property: a worker raised in at ``reduce.before_commit`` was reported
     under the process name ``reduce-PID`` and its exit judged as quitting early."""
     path = Path(__file__).with_name("mapreduce_raise_then_crash.json")
-    holds(Scenario.from_json(path.read_text(encoding="utf-8")), redis_backend, engine=ENGINE,
+    holds(scenario_json.load(path.read_text(encoding="utf-8")), redis_backend, engine=ENGINE,
           label="mapreduce")  # fmt: skip

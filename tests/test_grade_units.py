@@ -102,3 +102,42 @@ def test_sampler_compares_counts_with_the_acknowledged_files() -> None:
     assert sampler.check([[b"a", b"2"], entries, pending, b"2-1"]) is None
     assert sampler.check([[b"a", b"2", b"b", b"1"], entries, pending, b"2-1"]) is not None
     assert sampler.check([[], entries, [], b"1-1"]) is not None  # f1 acked, not counted
+
+
+def test_a_forked_child_reports_on_its_own_connection(tmp_path: Path) -> None:
+    """A driver may fork its workers: the child must not share the parent's line to the
+    controller (their replies got mixed, and a driver hung waiting for one)."""
+    import json
+    import os
+    import socket
+    import threading
+
+    from faults.grade.shim import Reporter
+
+    path = str(tmp_path / "c.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen()
+    peers: list[int] = []
+
+    def serve() -> None:
+        while len(peers) < 2:
+            conn, _ = server.accept()
+            reader = conn.makefile("rb")
+            line = reader.readline()
+            peers.append(json.loads(line)["pid"])
+            conn.sendall(b'{"do": "continue"}\n')
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    reporter = Reporter(path)
+    os.register_at_fork(after_in_child=reporter.forget)
+    reporter.ask("before:PING", {})
+    child = os.fork()
+    if child == 0:
+        reporter.ask("before:PING", {})
+        os._exit(0 if reporter.sock is not None and not reporter.dead else 1)
+    _, status = os.waitpid(child, 0)
+    thread.join(10)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert peers == [os.getpid(), child]

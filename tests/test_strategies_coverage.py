@@ -10,7 +10,8 @@ it cost a fraction of a second to generate instead of seconds.
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis.errors import NoSuchExample
 
 from engine.worker import MAX_PAIRS_PER_CALL
 from faults import coverage
@@ -22,6 +23,8 @@ DRAWS = 80
 """Per family; the three together reach every label with this derandomized seed, and a
 strategy that loses a tier (say the large files) misses several."""
 CAP = MAX_PAIRS_PER_CALL + 100_000
+SEARCH = 600
+"""Examples per family when one label is searched for on its own."""
 
 
 def test_draws_reach_every_boundary() -> None:
@@ -36,5 +39,19 @@ def test_draws_reach_every_boundary() -> None:
 
         collect()
     wanted = [label for label in coverage.ALL if label.removeprefix("threshold:") not in NOT_DRAWN]
-    missing = [label for label in wanted if label not in seen]
-    assert not missing, f"{len(missing)} boundaries never drawn in {3 * DRAWS} draws: {missing}"
+    missing = [label for label in wanted if label not in seen and not _found(label)]
+    assert not missing, f"{len(missing)} boundaries never drawn: {missing}"
+
+
+def _found(label: str) -> bool:
+    """A label the census missed, searched for on its own: rare is fine, unreachable is
+    not (one derandomized census depends on how its seed falls after any change)."""
+    for family in families(CAP).values():
+        try:
+            find(family, lambda scenario: label in coverage.drawn_labels(scenario),
+                 settings=settings(max_examples=SEARCH, database=None, deadline=None,
+                                   suppress_health_check=list(HealthCheck)))  # fmt: skip
+        except NoSuchExample:
+            continue
+        return True
+    return False

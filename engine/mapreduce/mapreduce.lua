@@ -150,7 +150,7 @@ end
 --[[ reduce_commit: acknowledge a reduce task and set its words' final counts.
 KEYS: reduces, job, counts, reduced, maps, then the staging hash if any.
 ARGV: group, consumer, entry id, partition, msgpack {c, w, ...} (ZADD's order), outputs digest,
-      staged words (0: none). Returns {1, first time?} or {0, reason}. ]]
+      staged parts (0: none). Returns {1, first time?} or {0, reason}. ]]
 local function reduce_commit(keys, args)
   local reduces, job, counts, reduced, maps = keys[1], keys[2], keys[3], keys[4], keys[5]
   local ok, pairs = pcall(cmsgpack.unpack, args[5])
@@ -189,19 +189,22 @@ local function reduce_commit(keys, args)
   for i = 1, #pairs, 2000 do  -- the pairs are ZADD's arguments already: score, member
     redis.call('ZADD', counts, unpack(pairs, i, math.min(i + 1999, #pairs)))
   end
-  if staged > 0 then
+  if staged > 0 then  -- each field: one part, a word-first msgpack array (wc_stage)
     local rows = redis.call('HGETALL', keys[6])
-    local batch = {}
-    for j = 1, #rows, 2 do  -- ZADD 1,000 at a time: one call per word took twice as long
-      batch[#batch + 1] = rows[j + 1]
-      batch[#batch + 1] = rows[j]
-      if #batch >= 2000 then
-        redis.call('ZADD', counts, unpack(batch))
-        batch = {}
+    for j = 2, #rows, 2 do
+      local part = cmsgpack.unpack(rows[j])
+      local batch = {}
+      for i = 1, #part, 2 do  -- ZADD 1,000 at a time: one call per word took twice as long
+        batch[#batch + 1] = part[i + 1]
+        batch[#batch + 1] = part[i]
+        if #batch >= 2000 then
+          redis.call('ZADD', counts, unpack(batch))
+          batch = {}
+        end
       end
-    end
-    if #batch > 0 then
-      redis.call('ZADD', counts, unpack(batch))
+      if #batch > 0 then
+        redis.call('ZADD', counts, unpack(batch))
+      end
     end
     redis.call('DEL', keys[6])
   end

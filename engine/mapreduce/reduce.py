@@ -101,10 +101,11 @@ def commit(
     stage_key = keys.stage(f"r{entry.entry_id}")
     staged = 0
     if len(words) > payload.MAX_PAIRS_PER_CALL:
-        for part in payload.staged_parts(words, counts):
-            if not session.stage(stage_key, entry.entry_id, part):
+        parts = payload.staged_parts(words, counts)
+        for number, part in enumerate(parts, start=1):
+            if not session.stage(stage_key, entry.entry_id, number, part):
                 return "not-owner"
-        staged, inline = len(words), array_header(0)
+        staged, inline = len(parts), array_header(0)
     else:
         inline = payload.pack_scored(words, counts)
     cp.reach(cp.REDUCE_BEFORE_COMMIT, **ctx)

@@ -148,9 +148,11 @@ class MapReduceSession:
         raw: dict[bytes, bytes] = self.call(lambda: self.client.hgetall(self.keys.map_outputs))  # type: ignore[arg-type, return-value]
         return {int(k): _text(v) for k, v in raw.items()}
 
-    def stage(self, stage_key: str, entry_id: str, packed: bytes) -> bool:
+    def stage(self, stage_key: str, entry_id: str, number: int, packed: bytes) -> bool:
+        """Store part ``number`` (1, 2, ...) of a reduce task's counts under ``stage_key``
+        (``wc_stage``: one hash field per part); ``False`` if the task is no longer ours."""
         keys = [self.keys.reduces, stage_key]
-        args = [GROUP, self.consumer, entry_id, packed, STAGE_TTL_MS]
+        args = [GROUP, self.consumer, entry_id, number, packed, STAGE_TTL_MS]
         return bool(self.call(lambda: self.base_library.fcall("wc_stage", keys, args)))
 
 

@@ -53,6 +53,16 @@ class Reporter:
         self.counts: dict[str, int] = {}
         self.dead = False
 
+    def forget(self) -> None:
+        """In a forked child (a driver may fork its workers): its own connection, counts
+        and lock. Sharing the parent's socket mixed the two processes' replies, and the
+        parent could wait for ever for a reply its child had read."""
+        self.lock = threading.Lock()
+        self.sock = None
+        self.reader = None
+        self.counts = {}
+        self.dead = False
+
     def ask(self, point: str, ctx: dict[str, Any]) -> None:
         if self.dead:
             return
@@ -94,6 +104,7 @@ def install(path: str) -> None:
     except ImportError:
         return
     reporter = Reporter(path)
+    os.register_at_fork(after_in_child=reporter.forget)
     original: Any = redis.client.Redis.execute_command
 
     def execute_command(self: Any, *args: Any, **options: Any) -> Any:

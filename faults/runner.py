@@ -193,8 +193,7 @@ class _Run:
         quiet = max(ends) if ends else first
         if now - quiet <= liveness:
             return False
-        samples = self.sampler.samples
-        idle = now - (samples[-1].time if samples else 0.0)
+        idle = now - self.sampler.moved_at
         if len(self.nemesis.fired) < len(self.scenario.faults) and idle <= liveness:
             return False
         self.outcome.stalled = (

@@ -32,6 +32,10 @@ class Sampler:
         self.samples: list[Sample] = []
         self.reads = 0
         self.finished_at: float | None = None
+        self.moved_at = 0.0
+        """When a read last saw the job move, merges of staged parts included (those
+        reads are not kept as samples): what the runner's stall detection watches."""
+        self._progress: object = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -61,6 +65,10 @@ class Sampler:
             client.connection_pool.disconnect()
             return  # down, paused or loading: try again next tick
         self.reads += 1
+        progress = (sample.done, sample.state, sample.applying, len(sample.counts),
+                    sum(sample.counts.values()))  # fmt: skip
+        if progress != self._progress:
+            self._progress, self.moved_at = progress, sample.time
         if sample.applying:
             return  # a large commit is being merged in bounded steps: not a consistent cut
         if self.finished_at is None and sample.state in FINISHED_STATES:

@@ -278,9 +278,20 @@ def scenarios(
         dataset=dataset,
         settings=settings,
         faults=faults,
-        timeout_s=timeout_s,
-        liveness_s=liveness_s,
+        timeout_s=timeout_s + 2 * _slack_s(dataset),
+        liveness_s=liveness_s + _slack_s(dataset),
     )
+
+
+WORDS_PER_SLACK_S = 50_000
+"""Generated words per extra second of the liveness bound (and two of the timeout): a
+million-word job on a loaded 2-core machine, respawned after a fault, takes well over the
+20 s that suit small jobs, and judging it stalled by a fixed bound is a false alarm."""
+
+
+def _slack_s(dataset: Dataset) -> float:
+    made = dataset.generated
+    return 0.0 if made is None else made.files * made.words / WORDS_PER_SLACK_S
 
 
 def size(scenario: Scenario) -> dict[str, int]:

@@ -97,12 +97,14 @@ class _Hunter:
         return time.monotonic() - self.started
 
 
-def hunt_settings(profile: str, *, shrink: bool) -> settings:
+def hunt_settings(profile: str, *, shrink: bool, examples_factor: int = 1) -> settings:
     """The profile's settings for a hunt: no example database (every hunt starts afresh,
-    so the counts mean something), one bug is enough, and shrinking only if asked."""
+    so the counts mean something), one bug is enough, and shrinking only if asked;
+    ``examples_factor`` times the profile's examples per family."""
     base = get_profile(profile)
     phases = (*GENERATE, Phase.shrink) if shrink else GENERATE
-    return settings(base, database=None, report_multiple_bugs=False, phases=phases)
+    return settings(base, database=None, report_multiple_bugs=False, phases=phases,
+                    max_examples=base.max_examples * examples_factor)  # fmt: skip
 
 
 def hunt(
@@ -113,12 +115,14 @@ def hunt(
     shrink: bool = True,
     shrink_s: float = 120.0,
     label: str = "teeth",
+    examples_factor: int = 1,
 ) -> Hunt:
     """Run the main property against ``engine`` (``module:factory``; ``None``: the real one)."""
     hunter = _Hunter(engine, backend, label, shrink_s)
     result = hunter.result
     for family in FAMILIES:
-        _hunt_family(hunter, family, hunt_settings(profile, shrink=shrink))
+        _hunt_family(hunter, family, hunt_settings(profile, shrink=shrink,
+                                                   examples_factor=examples_factor))
         if result.failure is not None or result.error is not None:
             break
     result.total_s = hunter.elapsed()

@@ -28,7 +28,7 @@ def _process_backend_only(request: pytest.FixtureRequest) -> None:
 
 
 CAUGHT = [
-    ("count_then_ack", "worker-crash", "counted 2 times"),
+    ("count_then_ack", "worker-crash", "so another worker counted it again"),
     ("no_steal", "worker-crash", "did not exit"),
     ("ignore_xack_result", "straggler", "only when XACK returns 1"),
     ("quit_on_empty_read", "worker-crash", "an empty read does not mean the job is done"),

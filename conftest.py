@@ -208,6 +208,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     for node in list(reversed(_open_nodes)):
         _close(node)
+    from faults import warm, zygote
+
+    warm.POOL.close_all()  # the runner's warm Redis nodes and driver fork server are
+    zygote.stop()  # this process's own, not leftovers: closed before the sweep
     killed = sweep_processes(SESSION_ENV)
     removed = sweep_containers({pid for pid, _ in killed}, CONTAINER_OWNER_LABEL)
     leaks = [f"killed {name} (pid {pid})" for pid, name in killed] + removed

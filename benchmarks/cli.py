@@ -21,6 +21,7 @@ from benchmarks import (
     exp_peers,
     exp_replication,
     exp_scaling,
+    fixed_cost,
     ratios,
 )
 from benchmarks.context import Context, Experiment
@@ -43,6 +44,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     "mr_peers": exp_mapreduce.mr_peers,
     "redis_cpu": exp_mapreduce.redis_cpu,
     "vocabulary": exp_mapreduce.vocabulary,
+    "tiny_job": fixed_cost.tiny_job,
     "ratios": ratios.ratios,
     "replication": exp_replication.replication,
     "replication_faults": exp_replication.replication_faults,

@@ -16,6 +16,7 @@ from typing import Any
 
 from benchmarks.context import Context, Result
 from benchmarks.corpus import gutenberg_base, total_size
+from benchmarks.fixed_cost import tiny_checks
 from benchmarks.nodes import job_args, node_env, redis_node
 from benchmarks.report import Plot, Series, Table
 from benchmarks.runs import Outcome, best_of, run_engine, timed
@@ -159,9 +160,7 @@ def mapreduce_checks(ctx: Context) -> Iterator[tuple[str, float | str, str, floa
             continue  # the stream mode's figure is in the redis_cpu table, for comparison
         yield (f"Redis us per distinct word, {row['mode']} [{row['corpus']}]",
                float(row["us_per_word"]), "<=", 5.0)  # type: ignore[arg-type]
-    for row in ctx.get("memory").table.rows:
-        if row["input"] == "tiny file":
-            yield "tiny job wall time, run -w 2 (s)", float(row["seconds"]), "<=", 0.5  # type: ignore[arg-type]
+    yield tiny_checks(ctx)
 
 
 def _seconds(table: Table, corpus: str, contender: str) -> float:

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from faults import history as h
 from faults.outcome import Outcome
 from faults.runner import run_scenario
-from faults.strategies import families
+from faults.strategies import families_on
 
 PHASES = ("redis start", "driver start-up", "bootstrap", "worker start-up", "job",
           "driver exit", "teardown", "total")  # fmt: skip
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--backend", choices=("process", "docker"), default="process")
     args = parser.parse_args(argv)
-    drawn = families()
+    drawn = families_on(args.backend)
     rows: list[dict[str, float]] = []
 
     @seed(args.seed)

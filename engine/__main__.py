@@ -1,5 +1,5 @@
 """``python -m engine`` is the ``wordcount`` command."""
 
-from engine.cli import main
+from engine.cli import console
 
-raise SystemExit(main())
+console()

@@ -6,21 +6,29 @@ import redis
 
 from engine import connection
 from engine.flow.status import flow_keys, flow_status
-from engine.job import group_figures, require_job
+from engine.job import JobInfo, group_figures, read_job, require_job
 from engine.keys import JOB_KEY_PATTERN, JobKeys, job_id_from_key
 
 
 def list_jobs(client: redis.Redis) -> str:
-    """One line per job in this Redis."""
+    """One line per job in this Redis. A job deleted while the list is read is left out
+    (CI saw `status` fail on another client's job that vanished between the scan and
+    its read)."""
     lines = []
     for key in connection.call(client, lambda: sorted(client.scan_iter(JOB_KEY_PATTERN))):
         job_id = job_id_from_key(key.decode())
         if flow := flow_status(client, job_id, one_line=True):
             lines.append(flow)
             continue
-        info = require_job(client, JobKeys(job_id))
+        info = _read(client, JobKeys(job_id))
+        if info is None:  # deleted, or still being created, since the scan saw its key
+            continue
         lines.append(f"{job_id}  {info.state}  {info.tasks_done}/{info.n_tasks} tasks")
     return "\n".join(lines) if lines else "no jobs"
+
+
+def _read(client: redis.Redis, keys: JobKeys) -> JobInfo | None:
+    return connection.call(client, lambda: read_job(client, keys))
 
 
 def job_status(client: redis.Redis, job_id: str) -> str:

@@ -20,7 +20,7 @@ from typing import TypeVar
 import redis
 import redis.exceptions as rex
 
-from engine import sentinel_url
+from engine import cluster_url, sentinel_url
 from engine.errors import ConfigError, RedisAuthError, RedisUnavailableError
 
 T = TypeVar("T")
@@ -61,7 +61,10 @@ class RedisAddress:
         return f"{self.scheme}://{login}{self.host}:{self.port}/{self.db}"
 
 
-_URL_FORM = "redis://[[user]:password@]host:port[/db] (or rediss://..., unix:///path.sock)"
+_URL_FORM = (
+    "redis://[[user]:password@]host:port[/db] (or rediss://..., unix:///path.sock, "
+    "redis+sentinel://..., redis+cluster://host:port[,host:port...])"
+)
 
 
 def parse_url(url: str) -> RedisAddress:
@@ -135,14 +138,19 @@ def redact(url: str) -> str:
     """The URL without its password, for messages and logs."""
     if sentinel_url.is_sentinel_url(url):
         return sentinel_url.redact(url)
+    if cluster_url.is_cluster_url(url):
+        return cluster_url.redact(url)
     return _redact_text(url)
 
 
 def connect(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S) -> redis.Redis:
     """A client for ``redis://``, ``rediss://`` or ``unix://`` URLs, with credentials
-    (``redis+sentinel://``: see :mod:`engine.sentinel_url`)."""
+    (``redis+sentinel://``: see :mod:`engine.sentinel_url`; ``redis+cluster://``:
+    :mod:`engine.cluster_url`)."""
     if sentinel_url.is_sentinel_url(url):
         return sentinel_url.connect(url, socket_timeout=socket_timeout)
+    if cluster_url.is_cluster_url(url):
+        return cluster_url.connect(url, socket_timeout=socket_timeout)
     address = parse_url(url)
     try:
         return redis.Redis.from_url(
@@ -161,6 +169,8 @@ def describe(client: redis.Redis) -> str:
     kwargs = client.connection_pool.connection_kwargs
     if (via_sentinel := sentinel_url.describe(client)) is not None:
         return via_sentinel
+    if (cluster := cluster_url.describe(client)) is not None:
+        return cluster
     if "path" in kwargs:
         return f"unix://{kwargs['path']}"
     return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
@@ -177,16 +187,23 @@ def call(
     give_up = time.monotonic() + deadline_s
     delay = _BACKOFF_FIRST_S
     while True:
+        failure: Exception
         try:
             return operation()
         except rex.AuthenticationError as exc:
             raise auth_error(client, exc) from exc
+        except (rex.RedisClusterException, rex.ClusterError, rex.TryAgainError) as exc:
+            if _refused_login(exc.__cause__):
+                raise auth_error(client, exc) from exc
+            if not cluster_url.is_transient(exc):
+                raise
+            failure = exc
         except rex.ResponseError as exc:
             if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
                 raise auth_error(client, exc) from exc
             if not is_busy(exc):
                 raise
-            failure: Exception = exc
+            failure = exc
         except _RETRYABLE as exc:
             failure = exc
         # A transient refusal (connection lost, timeout, LOADING, BUSY): wait, try again.
@@ -201,6 +218,12 @@ def call(
             on_retry(failure)
         time.sleep(delay * random.uniform(0.5, 1.0))
         delay = min(delay * 2, _BACKOFF_CAP_S)
+
+
+def _refused_login(exc: BaseException | None) -> bool:
+    """A cluster client that could reach no node because each refused the login."""
+    text = str(exc)
+    return isinstance(exc, rex.AuthenticationError) or "NOAUTH" in text or "WRONGPASS" in text
 
 
 def is_busy(exc: BaseException) -> bool:
@@ -258,3 +281,11 @@ def check(client: redis.Redis, *, deadline_s: float = 5.0) -> None:
             f"Redis at {describe(client)} is version {version}; the engine needs Redis 7 "
             "or later (streams with lag, functions)"
         )
+    if cluster_url.describe(client) is None:
+        cluster = call(client, lambda: client.info("cluster"), deadline_s=deadline_s)
+        if int(cluster.get("cluster_enabled", 0)):
+            raise ConfigError(
+                f"Redis at {describe(client)} is a Redis Cluster node: use "
+                "redis+cluster://[:PASSWORD@]HOST:PORT[,HOST:PORT...] so that each job's "
+                "commands go to the node that holds its slot"
+            )

@@ -36,10 +36,15 @@ MAP_BEFORE_COMMIT = "map.before_commit"
 """MapReduce mode: the map task's commit (ack and output record) is next."""
 REDUCE_AFTER_MERGE = "reduce.after_merge"
 """MapReduce mode: a reduce task has checked and merged its partition of every output."""
+REDUCE_MID_STAGE = "reduce.mid_stage"
+"""MapReduce mode: a reduce task too large for one call has staged a part, not all."""
 REDUCE_BEFORE_COMMIT = "reduce.before_commit"
 """MapReduce mode: the reduce task's commit (ack and final counts) is next."""
+REDUCE_MID_APPLY = "reduce.mid_apply"
+"""MapReduce mode: a staged reduce task is committed and some of its parts applied, not
+all (the job cannot finish until someone applies the rest)."""
 MAPREDUCE = (MAP_MID_WRITE, MAP_AFTER_WRITE, MAP_BEFORE_COMMIT, REDUCE_AFTER_MERGE,
-             REDUCE_BEFORE_COMMIT)  # fmt: skip
+             REDUCE_MID_STAGE, REDUCE_BEFORE_COMMIT, REDUCE_MID_APPLY)  # fmt: skip
 
 ALL = (
     WORKER_AFTER_READ,

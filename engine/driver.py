@@ -113,6 +113,7 @@ def prepare(options: RunOptions) -> tuple[list[Task], JobSettings]:
 def run(options: RunOptions) -> RunResult:
     """Run a whole job, on the given Redis or on an embedded one."""
     engine = load_engine(options.engine)
+    make_watch = getattr(engine, "embedded_watch", EmbeddedWatch)  # before the mode's wrapper
     tasks, settings = prepare(options)
     job_id = options.job_id or new_job_id()
     engine = with_mode(engine, options.engine, options.mode, intermediate=options.intermediate,
@@ -126,13 +127,13 @@ def run(options: RunOptions) -> RunResult:
 
             node = embedded_node(persistence=options.persistence, replicas=options.replicas)
             node.start()
-            watch = EmbeddedWatch(node)
+            watch = make_watch(node)
             watch.start()
         url = options.redis_url or node.url  # type: ignore[union-attr]
         client = connection.connect(url)
         connection.check(client)
         at_end = options.on_redis(url, job_id) if options.on_redis else None
-        result = _drive(client, url, JobKeys(job_id), settings, tasks, options, engine)
+        result = _drive(client, url, JobKeys(job_id), settings, tasks, options, engine, watch)
         after_job(engine)
         return result
     finally:
@@ -170,6 +171,7 @@ def _drive(
     tasks: Sequence[Task],
     options: RunOptions,
     engine: Engine,
+    embedded: EmbeddedWatch | None = None,
 ) -> RunResult:
     info = engine.bootstrap(client, keys, settings, tasks)
     pool = WorkerPool(
@@ -187,7 +189,7 @@ def _drive(
             if not info.finished:
                 if not pool.procs:
                     pool.start()
-                info = _wait(client, keys, settings, tasks, pool, progress, engine)
+                info = _wait(client, keys, settings, tasks, pool, progress, engine, embedded)
             cp.reach(cp.DRIVER_BEFORE_RESULT, job=keys.job_id)
             result = _read_result(client, keys, options)
             if result is not None:
@@ -241,11 +243,14 @@ def _wait(
     pool: WorkerPool,
     progress: Progress,
     engine: Engine,
+    embedded: EmbeddedWatch | None = None,
 ) -> JobInfo:
     """Poll the job until it finishes, keeping workers alive (an embedded Redis has its
     own watch: engine/embedded.py)."""
     watch = HungWorkerWatch(client, keys, settings.claim_timeout_ms, pool)
     while True:
+        if embedded is not None:
+            embedded.between_polls()
         found = connection.call(client, lambda: read_job(client, keys))
         if found is None or needs_bootstrap(found):
             log.warning("job %s is %s (data lost); bootstrapping again", keys.job_id,
@@ -258,6 +263,10 @@ def _wait(
         pool.check()
         watch.check()
         if pool.alive() < pool.size:
+            # Workers that quit saw the job finished where this connection sees it not: in
+            # a split brain it may be the old master's (alive, and still master until the
+            # Sentinels demote it), so ask the Sentinels again before replacing anyone.
+            client.connection_pool.disconnect()
             info = connection.call(client, lambda: read_job(client, keys)) or info
             if not info.finished:
                 pool.replace_exited()

@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from engine import connection
+from engine import connection, forkstart
 from engine.errors import NodeError, WordCountError
 from engine.nodes.base import RedisNode
 from engine.nodes.process import ProcessNode
@@ -50,6 +50,9 @@ class EmbeddedWatch:
     def __init__(self, node: RedisNode) -> None:
         self.node = node
         self.restarts = 0
+        self.failed_restarts = 0
+        self._failed = ""
+        """Why the last restart failed, if it did (named when the watch gives up)."""
         self.error: EmbeddedRedisError | None = None
         self._deaths: list[float] = []
         self._stop = threading.Event()
@@ -57,10 +60,30 @@ class EmbeddedWatch:
 
     def start(self) -> None:
         self._thread.start()
+        forkstart.register_pausable(self)
 
     def stop(self) -> None:
+        forkstart.unregister_pausable(self)
+        self.pause()
+
+    def pause(self) -> None:
+        """Stop looking (the driver forks a worker: engine/forkstart.py)."""
         self._stop.set()
-        self._thread.join(timeout=30)
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def between_polls(self) -> None:
+        """Called by the driver between two looks at the job. Nothing to do: the thread
+        watches whatever the driver is doing (``faults.buggy_review`` keeps the old
+        watch, which looked only here)."""
+
+    def resume(self) -> None:
+        """Look again, unless the thread gave up on the node or is still running."""
+        if self.error is not None or self._thread.is_alive():
+            return
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="embedded-redis", daemon=True)
+        self._thread.start()
 
     def _run(self) -> None:
         every = CHECK_S if isinstance(self.node, ProcessNode) else CHECK_CONTAINER_S
@@ -83,15 +106,23 @@ class EmbeddedWatch:
                 "or run with --persistence none or --redis-url"
             )
         if len(self._deaths) > MAX_DEATHS:
+            why = self._failed and f": {self._failed}"
+            why = why or f"; its log says why: {_log_path(self.node)}"
             return EmbeddedRedisError(
                 f"the embedded Redis died {len(self._deaths)} times in "
-                f"{DEATH_WINDOW_S:.0f} s; its log says why: {_log_path(self.node)}"
+                f"{DEATH_WINDOW_S:.0f} s and could not be kept running{why}"
             )
         log.warning("the embedded Redis died; restarting it")
         try:
             self.node.restart()
         except (NodeError, OSError) as exc:
-            return EmbeddedRedisError(f"the embedded Redis died and could not restart: {exc}")
+            # Killed again while it started (a second kill, an OOM killer): one more death,
+            # and the next look restarts it again, until the death budget runs out.
+            self._failed = str(exc).splitlines()[0]
+            self.failed_restarts += 1
+            log.warning("the embedded Redis did not come back (%s); trying again", self._failed)
+            return None
+        self._failed = ""
         self.restarts += 1
         return None
 

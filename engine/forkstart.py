@@ -9,7 +9,10 @@ with the same arguments and environment an exec'd worker would get.
 
 Forking is only safe while the driver has a single thread (a lock held by another
 thread at the fork would stay held for ever in the child), so :func:`can_fork` says no
-otherwise, and the pool then starts an interpreter as before. ``WORDCOUNT_WORKER_START=exec``
+otherwise, and the pool then starts an interpreter as before. A thread that can stop and
+start again (the embedded Redis watch) registers with :func:`register_pausable`; the pool
+forks inside :func:`threads_paused`, which stops those threads for the length of the fork
+(without that, every run on an embedded Redis exec'd its workers). ``WORDCOUNT_WORKER_START=exec``
 forces that (e.g. to measure a worker's own memory, or to see ``worker`` in ``ps``).
 """
 
@@ -24,10 +27,49 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from typing import Protocol
 
 START_ENV = "WORDCOUNT_WORKER_START"
 """``exec`` (a fresh interpreter per worker) or ``fork`` (the default, when safe)."""
+
+
+class Pausable(Protocol):
+    """An owner of a thread that may be stopped while the driver forks."""
+
+    def pause(self) -> None:
+        """Stop the thread; return once it has ended (or it is still running: no fork)."""
+
+    def resume(self) -> None:
+        """Start the thread again."""
+
+
+_PAUSABLE: list[Pausable] = []
+
+
+def register_pausable(owner: Pausable) -> None:
+    _PAUSABLE.append(owner)
+
+
+def unregister_pausable(owner: Pausable) -> None:
+    if owner in _PAUSABLE:
+        _PAUSABLE.remove(owner)
+
+
+@contextlib.contextmanager
+def threads_paused() -> Iterator[None]:
+    """The registered threads stopped for the length of the block (a fork), unless
+    workers are exec'd anyway."""
+    owners = [] if os.environ.get(START_ENV, "fork") == "exec" else list(_PAUSABLE)
+    paused: list[Pausable] = []
+    try:
+        for owner in owners:
+            owner.pause()
+            paused.append(owner)
+        yield
+    finally:
+        for owner in paused:
+            owner.resume()
 
 
 def can_fork() -> bool:

@@ -19,6 +19,13 @@ task that crashes or hangs every worker that takes it is still dead-lettered, an
 of a live worker is never. A process stopped as a whole (SIGSTOP) stops its heartbeat
 too; its key expires and its tasks are stolen as a dead worker's.
 
+A thread starved of CPU on a busy machine wakes late. The heartbeat measures how late
+(the longest delay past its interval, fading by half every :data:`STARVED_HALF_LIFE_S`)
+and stretches both its margins by four times that: the time to live it writes, and the
+time without progress after which it calls its worker stalled. On a quiet machine the
+delay is near zero and nothing changes; at a load average of 25 on two cores, fixed
+margins let live workers' tasks be stolen until a healthy input was dead-lettered.
+
 "Moved" means: an explicit :meth:`Heartbeat.beat` from the work (a block counted), or CPU
 time used by a work thread, or a change of the Python frame it executes (both sampled
 from this thread), so a long import or any computation counts as progress without
@@ -64,6 +71,17 @@ def alive_ttl_ms(claim_timeout_ms: int) -> int:
     return claim_timeout_ms + min(max(claim_timeout_ms, 1000), 5000)
 
 
+STARVED_HALF_LIFE_S = 30.0
+STARVED_MARGIN = 4.0
+"""How many times the longest recent delay both margins grow by."""
+MAX_STRETCH_MS = 60_000
+
+
+def stretch_ms(starved_s: float) -> int:
+    """What a heartbeat that woke ``starved_s`` late adds to its margins (capped)."""
+    return min(MAX_STRETCH_MS, int(STARVED_MARGIN * max(0.0, starved_s) * 1000))
+
+
 class Heartbeat:
     """The heartbeat thread of one worker (see the module's docstring)."""
 
@@ -79,6 +97,8 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.stalled = False
+        self.starved_s = 0.0
+        """The longest recent delay of this thread past its interval (see the module)."""
 
     def start(self) -> None:
         self.watch_current_thread()
@@ -120,40 +140,46 @@ class Heartbeat:
         """Where the work threads are: beats, and each watched thread's CPU time and frame
         position (a thread that computes uses CPU; one that is hung, asleep or blocked
         in a system call uses none and stays where it is)."""
-        frames = sys._current_frames()
         with self._lock:
             watched = sorted(self._watched)
         spots: list[object] = [self._beats]
         if self.session.waiting():
             spots.append(time.monotonic())  # waiting for Redis: not stuck
-        for ident in watched:
-            frame = frames.get(ident)
-            spots.append(None if frame is None else (id(frame.f_code), frame.f_lasti))
-            spots.append(_cpu_time(ident))
+        for ident, spot in zip(watched, _frame_spots(watched), strict=True):
+            spots += [spot, _cpu_time(ident)]
         return tuple(spots)
 
     def _run(self) -> None:
         every = interval_s(self.claim_timeout_ms)
         stall_s = stall_after_s(self.claim_timeout_ms)
         position, moved = self._position(), time.monotonic()
+        last = moved
         while not self._stop.wait(every):
+            now = time.monotonic()
+            self._starved(now - last - every, now - last)
+            last = now
             now_position = self._position()
             if now_position != position:
-                position, moved = now_position, time.monotonic()
-            stalled = time.monotonic() - moved > stall_s
+                position, moved = now_position, now
+            stalled = now - moved > stall_s + stretch_ms(self.starved_s) / 1000
             if stalled != self.stalled:
                 self.stalled = stalled
                 log.warning("worker %s", "stalled: its tasks may be stolen" if stalled
                             else "moves again")  # fmt: skip
             self._tick(stalled)
 
+    def _starved(self, late_s: float, elapsed_s: float) -> None:
+        """Note a wake-up ``late_s`` past the interval (the previous beat's own Redis call
+        included); older delays fade."""
+        faded = self.starved_s * 0.5 ** (elapsed_s / STARVED_HALF_LIFE_S)
+        self.starved_s = max(faded, late_s, 0.0)
+
     def _tick(self, stalled: bool) -> None:
         with self._lock:
             held = [] if stalled else list(self._held)
+        ttl_ms = alive_ttl_ms(self.claim_timeout_ms) + stretch_ms(self.starved_s)
         try:
-            owned = self.session.heartbeat(
-                held, alive_ttl_ms(self.claim_timeout_ms), "stalled" if stalled else "working"
-            )
+            owned = self.session.heartbeat(held, ttl_ms, "stalled" if stalled else "working")
         except (WordCountError, RedisError, OSError) as exc:
             # Redis down, reloading, or the job lost: the work's own calls handle that,
             # and the next beat tries again.
@@ -175,6 +201,28 @@ class HeartbeatSession(Protocol):
     def farewell(self) -> None: ...
 
     def waiting(self) -> bool: ...
+
+
+def _frame_spots(idents: list[int]) -> list[tuple[int, int] | None]:
+    """Where each thread of ``idents`` is in its code: (code object's id, instruction).
+
+    ``sys._current_frames()`` holds this very function's frame too, whose locals hold the
+    dict: a reference cycle that only the garbage collector frees, and a worker, which
+    makes few Python objects, runs it seldom. Until then the cycle kept the work thread's
+    frame alive and, once that function returned, all its locals with it: a MapReduce
+    worker's map blocks and Arrow arrays, one set per beat, took its peak RSS on a 2 GB
+    file from 278 MB to 680 MB (docs/mapreduce.md). So the dict is emptied before this
+    returns, and only numbers leave it.
+    """
+    frames = sys._current_frames()
+    try:
+        spots: list[tuple[int, int] | None] = []
+        for ident in idents:
+            frame = frames.get(ident)
+            spots.append(None if frame is None else (id(frame.f_code), frame.f_lasti))
+        return spots
+    finally:
+        frames.clear()
 
 
 def _cpu_time(ident: int) -> float | None:

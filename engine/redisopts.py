@@ -13,6 +13,7 @@ import argparse
 import os
 import urllib.parse
 
+from engine import cluster_url
 from engine.connection import parse_url
 from engine.errors import ConfigError
 from engine.sentinel_url import is_sentinel_url
@@ -26,7 +27,8 @@ def add_options(parser: argparse.ArgumentParser, required_help: str) -> None:
     parser.add_argument(
         "--redis-url",
         metavar="URL",
-        help=f"redis://[[user]:password@]host:port[/db] or rediss://... ({required_help}; "
+        help=f"redis://[[user]:password@]host:port[/db], rediss://..., redis+sentinel://... or "
+        f"redis+cluster://host:port[,host:port...] ({required_help}; "
         f"default: ${URL_ENV}). A password here shows in ps: prefer ${URL_ENV}, "
         f"--redis-url-file or ${PASSWORD_ENV}",
     )
@@ -46,9 +48,15 @@ def resolve(args: argparse.Namespace) -> str | None:
     if not url:
         return None
     password = os.environ.get(PASSWORD_ENV)
-    if password and not is_sentinel_url(url) and parse_url(url).password is None:
+    if password and not is_sentinel_url(url) and _password_of(url) is None:
         url = with_password(url, password)
     return url
+
+
+def _password_of(url: str) -> str | None:
+    if cluster_url.is_cluster_url(url):
+        return cluster_url.parse(url).password
+    return parse_url(url).password
 
 
 def _read_url_file(path: str | None) -> str | None:

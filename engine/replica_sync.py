@@ -26,7 +26,7 @@ import redis.exceptions as rex
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from engine import commitlog, connection
+from engine import commitlog, connection, sentinel_confirm
 from engine.errors import ConfigError, RedisUnavailableError
 from engine.keys import SYNC_CHANNEL
 from engine.session import CommitResult, WorkerSession
@@ -35,6 +35,8 @@ log = logging.getLogger("wordcount.replica_sync")
 SYNC_ENV = "WORDCOUNT_SYNC_REPLICAS"
 WAIT_TIMEOUT_MS = 2000
 """How long one WAIT may take before the worker commits again (perhaps on a new primary)."""
+REPLACED_PAUSE_S = 0.2
+"""Wait after finding a commit on a replaced master, before reconnecting through Sentinel."""
 
 
 def replicas_from_env() -> int:
@@ -108,7 +110,7 @@ class ReplicaSync:
         if not result.accepted:
             return result
         give_up = time.monotonic() + session.deadline_s
-        while not self._replicated(own.client):
+        while not self._confirmed(own.client, entry_ids):
             if time.monotonic() > give_up:
                 raise RedisUnavailableError(
                     f"fewer than {self.replicas} replicas acknowledged a commit for "
@@ -124,6 +126,24 @@ class ReplicaSync:
                 return again
             self._mark(own.client)  # the commit is in: wait for this primary's offset
         return result
+
+    def _confirmed(self, client: redis.Redis, entry_ids: Sequence[str]) -> bool:
+        """K replicas have the commit, and its server is still the Sentinels' master.
+
+        A server the Sentinels have replaced loses what its replicas acknowledged (see
+        :func:`sentinel_confirm.names_master`): the connection is dropped, so the commit is
+        made again wherever the Sentinels now point.
+        """
+        if not self._replicated(client):
+            return False
+        conn = client.connection
+        assert conn is not None
+        if sentinel_confirm.names_master(client, conn.host, conn.port):
+            return True
+        log.warning("commit of %s was on a replaced master: committing again", list(entry_ids))
+        conn.disconnect()  # type: ignore[no-untyped-call]
+        time.sleep(REPLACED_PAUSE_S)  # the other Sentinels learn of the failover too
+        return False
 
     def _replicated(self, client: redis.Redis) -> bool:
         """WAIT on the committing connection; a broken one counts as not replicated."""
@@ -152,8 +172,9 @@ def result_replicated(client: redis.Redis, timeout_ms: int = WAIT_TIMEOUT_MS) ->
     """Whether what this primary holds now is on ``$WORDCOUNT_SYNC_REPLICAS`` replicas.
 
     The driver asks before it trusts a finished job: in a split brain it may be reading
-    an old primary that took commits its replicas never saw. A replicated no-op (PUBLISH)
-    and WAIT on one connection of the pool; always true without ``--sync-replicas``.
+    an old primary that took commits its replicas never saw, or one the Sentinels have
+    already replaced. A replicated no-op (PUBLISH) and WAIT on one connection of the pool,
+    then the Sentinels asked; always true without ``--sync-replicas``.
     """
     replicas = replicas_from_env()
     if replicas <= 0:
@@ -176,7 +197,11 @@ def result_replicated(client: redis.Redis, timeout_ms: int = WAIT_TIMEOUT_MS) ->
         pool.release(conn)
     if acked < replicas:
         log.warning("the finished job is on %d of %d replicas; waiting", acked, replicas)
-        # Perhaps a demoted primary that does not know it yet (reads and PUBLISH work on
-        # it): drop idle connections, so the next ones ask the Sentinels again.
-        pool.disconnect()
-    return acked >= replicas
+    elif not sentinel_confirm.names_master(client, conn.host, conn.port):
+        log.warning("the finished job was read from a replaced master; waiting")
+    else:
+        return True
+    # Perhaps a demoted primary that does not know it yet (reads and PUBLISH work on it):
+    # drop idle connections, so the next ones ask the Sentinels again.
+    pool.disconnect()
+    return False

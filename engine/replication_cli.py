@@ -12,6 +12,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING
 
+from engine.cluster_url import is_cluster_url
 from engine.errors import ConfigError
 from engine.replica_sync import SYNC_ENV
 
@@ -50,6 +51,11 @@ def _sync_replicas(args: argparse.Namespace) -> int | None:
     k: int | None = args.sync_replicas
     if k is not None and k < 0:
         raise ConfigError(f"--sync-replicas must be 0 or more, got {k}")
+    if k and is_cluster_url(args.redis_url or ""):
+        raise ConfigError(
+            "--sync-replicas is not supported with a redis+cluster:// URL (WAIT would ask "
+            "another primary than the job's): drop it, or use a redis+sentinel:// group"
+        )
     return k
 
 

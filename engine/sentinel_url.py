@@ -21,7 +21,9 @@ import urllib.parse
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
 from redis.connection import ConnectionPool
+from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from engine.errors import ConfigError
@@ -130,9 +132,10 @@ def connect(url: str, *, socket_timeout: float) -> redis.Redis:
     sentinel = Sentinel(  # type: ignore[no-untyped-call]
         list(address.sentinels),
         socket_timeout=SENTINEL_TIMEOUT_S,
-        sentinel_kwargs={
+        sentinel_kwargs={  # no retries: the next Sentinel is asked instead
             "socket_timeout": SENTINEL_TIMEOUT_S,
             "socket_connect_timeout": SENTINEL_TIMEOUT_S,
+            "retry": Retry(NoBackoff(), 0),
         },
     )
     client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]

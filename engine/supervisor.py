@@ -55,8 +55,9 @@ class WorkerPool:
     def _spawn(self) -> Proc:
         env = {**os.environ, **self.env, URL_ENV: self.redis_url}
         args = ["worker", "--job", self.job_id, *self.extra_args]
-        if forkstart.can_fork():  # no interpreter start-up: engine/forkstart.py
-            return forkstart.fork_worker(args, env)
+        with forkstart.threads_paused():  # the embedded Redis watch, for the fork
+            if forkstart.can_fork():  # no interpreter start-up: engine/forkstart.py
+                return forkstart.fork_worker(args, env)
         return subprocess.Popen([sys.executable, "-m", "engine", *args], env=env,
                                 stdin=subprocess.DEVNULL)  # fmt: skip
 

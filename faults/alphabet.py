@@ -71,8 +71,9 @@ def invalid_classes(data: bytes) -> set[str]:
     if data.isascii():
         return set()
     found: set[str] = set()
-    for match in _ESCAPED.finditer(data.decode("utf-8", "surrogateescape")):
-        run = bytes(ord(c) - 0xDC00 for c in match.group())
+    # Each distinct run once: its class depends on nothing else, and text repeats them.
+    for escaped in set(_ESCAPED.findall(data.decode("utf-8", "surrogateescape"))):
+        run = bytes(ord(c) - 0xDC00 for c in escaped)
         i = 0
         while i < len(run):
             name, n = _lead_class(run, i)

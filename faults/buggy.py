@@ -275,3 +275,7 @@ VARIANTS = {
     "memory_progress": "faults.buggy:memory_progress",
 }
 """Name -> ``--engine`` spec of every known-buggy variant."""
+SCENARIOS = {"memory_progress": "redis-wipe-after-commit-worker-lives"}
+"""Name -> a regression scenario (``tests/scenarios/NAME.json``) that the variant fails
+every time, for the variants whose catch by the drawn scenarios needs a rare draw (here a
+loss of Redis' data after a commit, while the committing worker lives on)."""

@@ -20,6 +20,7 @@ import redis.exceptions as rex
 from engine import connection
 from engine import crashpoints as cp
 from engine.connection import is_busy
+from engine.embedded import EmbeddedRedisError, EmbeddedWatch
 from engine.heartbeat import Heartbeat
 from engine.job import JobInfo, JobSettings, bootstrap, read_job
 from engine.keys import JobKeys
@@ -151,6 +152,50 @@ class SharedStageKey(Worker):
         self.heartbeat.session = self.session
 
 
+class _BetweenPollsWatch(EmbeddedWatch):
+    """Looks at the embedded node only when the driver's poll loop comes round, as the
+    driver did before the watch had a thread of its own."""
+
+    def start(self) -> None:
+        pass  # no thread
+
+    def between_polls(self) -> None:
+        if not self.node.is_running():
+            self.node.restart()
+            self.restarts += 1
+
+
+class _GivesUpWatch(EmbeddedWatch):
+    """Ends its thread when a restart fails, as the watch did before a failed restart
+    counted as one more death: a server killed again while it started stays down."""
+
+    def _revive(self) -> EmbeddedRedisError | None:
+        failed = self.failed_restarts
+        error = super()._revive()
+        if self.failed_restarts > failed:
+            self._stop.set()  # the old thread died of the restart's exception here
+        return error
+
+
+class _EmbeddedGivesUpEngine(DefaultEngine):
+    """Bug 3, second form. The driver's watch gives up on its embedded Redis when one
+    restart fails (the server killed again while it started): the job then waits on a
+    Redis nobody starts, until its calls give up a minute later."""
+
+    embedded_watch = _GivesUpWatch
+
+
+class _NoEmbeddedRestartEngine(DefaultEngine):
+    """Bug 3. The driver restarts its embedded Redis only between polls.
+
+    A Redis killed while the driver sits in a retried call (bootstrapping, reading the
+    result, waiting for a commit that keeps Redis busy) is never restarted: the call
+    retries for its whole deadline and the run ends with "did not answer for 60 s".
+    """
+
+    embedded_watch = _BetweenPollsWatch
+
+
 class _WorkerEngine(DefaultEngine):
     def __init__(self, worker_class: type[Worker]) -> None:
         self.worker_class = worker_class
@@ -175,19 +220,35 @@ def bootstrap_only_when_missing() -> Engine:
     return _BootstrapOnlyWhenMissing()
 
 
+def embedded_not_restarted() -> Engine:
+    return _NoEmbeddedRestartEngine()
+
+
+def embedded_restart_gives_up() -> Engine:
+    return _EmbeddedGivesUpEngine()
+
+
 VARIANTS = {
     "bootstrap_only_when_missing": "faults.buggy_review:bootstrap_only_when_missing",
     "renews_between_blocks": "faults.buggy_review:renews_between_blocks",
     "unbounded_commit": "faults.buggy_review:unbounded_commit",
     "shared_stage_key": "faults.buggy_review:shared_stage_key",
+    "embedded_not_restarted": "faults.buggy_review:embedded_not_restarted",
+    "embedded_restart_gives_up": "faults.buggy_review:embedded_restart_gives_up",
 }
 """Name -> ``--engine`` spec of every variant kept from the review of issue 11."""
 SCENARIOS = {
     "bootstrap_only_when_missing": "redis-snapshot-mid-bootstrap",
     "renews_between_blocks": "slow-reader-keeps-its-claim",
+    "embedded_not_restarted": "embedded-redis-killed-mid-bootstrap",
+    "unbounded_commit": "busy-threshold-one-large-commit",
+    "embedded_restart_gives_up": "embedded-redis-killed-while-restarting",
+    "shared_stage_key": "stolen-batch-split-between-attempts",
 }
 """Name -> the regression scenario (``tests/scenarios/NAME.json``) that the variant fails.
-The other two need what no CI scenario affords: ``unbounded_commit`` a batch of millions of
-distinct words (one call past 5 s), ``shared_stage_key`` a batch of over 50,000 words
-and a theft of exactly its later tasks; tests/test_bounded_calls.py reproduces both bugs
-directly, in process."""
+``unbounded_commit``'s lowers Redis's busy threshold to 50 ms, so 100,000 distinct words
+take one unbounded call past it. ``shared_stage_key``'s stops a worker with a staged
+batch until a thief steals its first task (``worker-sigstop-robbed``); whether the worker
+renews the rest before the thief claims it is up to the scheduler (2 runs in 3 here), so
+the test tries it several times; tests/test_bounded_calls.py also reproduces it in
+process, every time."""

@@ -14,6 +14,10 @@ Properties checked, each reported with the words or tasks at fault:
   the driver did not give up (a job the runner stopped because it stalled past that bound
   is invalid, not unknown), and no worker quit on its own before the job finished.
 
+- **replication** (a replicated group): with ``--sync-replicas``, under the group's
+  faults (but a freeze, reported only), no acknowledged commit is lost and recomputed
+  (:mod:`faults.replication_check`).
+
 The verdict is ``valid``, ``invalid`` or ``unknown`` (the run could not be judged: it
 timed out, Redis could not be restarted, or Redis lost the job after it finished). The
 checker never raises: a bug in it is an ``unknown`` that says so.
@@ -28,9 +32,11 @@ from typing import Literal
 
 from engine.job import FINISHED_STATES
 from faults import history as h
+from faults import replication_check as replication
 from faults.dataset import reference as reference_counts
 from faults.db import NEMESIS, FinalState
 from faults.history import Op
+from faults.loadgauge import scaled
 from faults.outcome import Outcome
 
 Status = Literal["valid", "invalid", "unknown"]
@@ -72,16 +78,19 @@ def check(outcome: Outcome, reference: list[Counter[str]] | None = None) -> Verd
         if outcome.error:
             return Verdict("unknown", (outcome.error,))
         final = outcome.final
+        if final is None and _embedded_gave_up(outcome):
+            return Verdict("invalid", _embedded_gave_up(outcome))
         if final is None:
             return Verdict("unknown", ("the final state of the job could not be read",))
-        lost = final.job is None and outcome.driver_failure is None
+        gone = final.job is None or _rolled_back_after_result(outcome, final)
+        lost = gone and outcome.driver_failure is None
         if lost and (outcome.delivered is None or not _ended_cleanly(outcome)):
             return Verdict("unknown", ("Redis has no trace of the job at the end: its data "
                                        "was lost after the job finished",))  # fmt: skip
         if reference is None:
             reference = reference_counts(outcome.scenario.dataset, outcome.scenario.settings)
-        if lost:
-            return _judge_delivered(outcome, reference)
+        if lost or replication.rolled_back(outcome):  # the user's counts are what is left
+            return _with_replication_rule(outcome, _judge_delivered(outcome, reference))
         return _Judge(outcome, final, reference).verdict()
     except Exception as exc:  # the checker's own bug must not pass for the engine's
         return Verdict("unknown", (f"the checker failed: {type(exc).__name__}: {exc}",))
@@ -103,6 +112,7 @@ class _Judge:
         bad_samples = self._samples()
         self._liveness()
         self._quitters()
+        self.problems += replication.problems(self.outcome)
         status: Status = "invalid" if self.problems else "valid"
         return Verdict(
             status, tuple(self.problems), tuple(words), tuple(foreign),
@@ -182,6 +192,10 @@ class _Judge:
         """Replay the history: an accepted commit of a task already acknowledged in the
         same Redis run is a duplicate.
 
+        A failover of a replicated group is such a restart whose moment is not known: a
+        commit reported between the fault's start and the nemesis' read of the settled
+        master is indeterminate too (:func:`faults.replication_check.uncertain`).
+
         At each restart the nemesis records the acknowledged set Redis came back with,
         read before any client could write, and when it started (``restart_at``): from
         then on the acknowledged set is exactly that. A commit invoked before a restart
@@ -193,13 +207,14 @@ class _Judge:
         invoked: dict[str, float] = {}
         doubled: set[int] = set()
         restart_at = -1.0
+        moving = replication.uncertain(self.outcome.history)
         for at, op in _timeline(self.outcome.history):
             if op.process == NEMESIS and "done_after" in op.value:
                 restart_at, acked = at, {str(e) for e in op.value["done_after"]}
             elif op.type == "invoke":
                 invoked[op.process] = op.time
             elif op.type == "ok":
-                if invoked.pop(op.process, op.time) < restart_at:
+                if invoked.pop(op.process, op.time) < restart_at or moving(op.time):
                     continue  # applied by the old server or the new: indeterminate
                 entries = [str(e) for e in op.value.get("entries") or []]
                 doubled.update(self.indexes(e for e in entries if e in acked))
@@ -245,10 +260,10 @@ class _Judge:
             self.problems.append("liveness: the job was never seen finished")
             return
         late = out.finished_at - out.quiet_at
-        if late > out.scenario.liveness_s:
+        if late > out.scenario.liveness_s * out.load_factor:
             self.problems.append(
                 f"liveness: the job finished {late:.1f} s after the last fault, more than "
-                f"liveness_s={out.scenario.liveness_s:g}"
+                f"liveness_s={out.scenario.liveness_s:g}{scaled(out.load_factor)}"
             )
 
     def _quitters(self) -> None:
@@ -289,6 +304,32 @@ def _ended_cleanly(outcome: Outcome) -> bool:
     return any(d.exit_code == 0 for d in outcome.drivers)
 
 
+def _with_replication_rule(outcome: Outcome, verdict: Verdict) -> Verdict:
+    """The replication rule holds whatever the user got: with --sync-replicas and kills
+    only, an acknowledged commit lost in a failover is the engine's failure even when the
+    job was delivered before the rollback."""
+    found = replication.problems(outcome)
+    if not found:
+        return verdict
+    return dataclasses.replace(verdict, status="invalid", problems=(*verdict.problems, *found))
+
+
+def _rolled_back_after_result(outcome: Outcome, final: FinalState) -> bool:
+    """Redis came back from a restart with the job unfinished after a driver had found it
+    finished and gone for its result: what Redis holds at the end is an older job (a
+    snapshot's rollback) than the one whose counts the user got, so what the user got is
+    what to judge (workers may still redo the lost commits, into a Redis whose later
+    state nobody reads)."""
+    if final.job is not None and final.job.get("state") in FINISHED_STATES:
+        return False
+    results = [op.time for op in outcome.history
+               if op.f == h.RESULT and op.type == "ok" and op.process != NEMESIS]  # fmt: skip
+    restarts = [float(op.value.get("restart_at", op.time)) for op in outcome.history
+                if op.process == NEMESIS and op.type == "ok"
+                and "done_after" in op.value]  # fmt: skip
+    return bool(results) and any(at > min(results) for at in restarts)
+
+
 def _judge_delivered(outcome: Outcome, reference: list[Counter[str]]) -> Verdict:
     """Redis lost the job after the driver delivered its result and exited cleanly: judge
     what the user got (the driver's ``--output``) against the serial count. What only
@@ -300,8 +341,21 @@ def _judge_delivered(outcome: Outcome, reference: list[Counter[str]]) -> Verdict
     shown = ", ".join(f"{d.word!r}: {d.actual} not {d.expected}" for d in diffs[:5])
     return Verdict("invalid", (
         f"the driver delivered {len(diffs)} word count(s) that differ from the serial count "
-        f"(Redis lost the job after the end, so its output was judged): {shown}",
+        f"(Redis lost the job after the end, or a failover without sync rolled it back, "
+        f"so its output was judged): {shown}",
     ), tuple(diffs))  # fmt: skip
+
+
+def _embedded_gave_up(outcome: Outcome) -> tuple[str, ...]:
+    """Why a driver with its own embedded Redis failed its liveness bound, if it did: its
+    Redis, and with it the job's state, is the engine's, so an unreadable end is the
+    engine's failure, not one the run could not judge."""
+    if not outcome.scenario.settings.embedded:
+        return ()
+    why = [f"liveness: {outcome.driver_failure}"] if outcome.driver_failure else []
+    if outcome.stalled:
+        why.append(f"liveness: not finished within liveness_s: {outcome.stalled}")
+    return tuple(f"{w} (embedded Redis; its final state was never read)" for w in why)
 
 
 def _timeline(history: Iterable[Op]) -> list[tuple[float, Op]]:

@@ -14,12 +14,13 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 from engine import crashpoints
 from engine.job import BOOTSTRAP_BATCH_ENV
 from engine.supervisor import URL_ENV
+from faults import zygote
 from faults.agent import CONTROLLER_ENV, HOOK_SPEC, POINTS_ENV
 from faults.errors import RunnerError
 from faults.scenario import Scenario
@@ -55,6 +56,10 @@ def driver_argv(
         argv.append("--lower")
     if settings.csv_column:
         argv += ["--csv-column", settings.csv_column]
+    if settings.embedded:  # the driver starts its own Redis, with the scenario's persistence
+        argv += ["--persistence", settings.persistence]
+    if settings.replicas:  # a group's Sentinel URL: commits wait for this many replicas
+        argv += ["--sync-replicas", str(settings.sync_replicas)]
     if engine:
         argv += ["--engine", engine]
     if output:
@@ -63,13 +68,15 @@ def driver_argv(
 
 
 def driver_env(
-    redis_url: str, controller: str, points: Sequence[str], bootstrap_batch: int
+    redis_url: str | None, controller: str, points: Sequence[str], bootstrap_batch: int
 ) -> dict[str, str]:
-    """The environment of the driver, inherited by its workers."""
+    """The environment of the driver, inherited by its workers; no Redis URL (``None``):
+    the driver starts an embedded Redis."""
     path = os.environ.get("PYTHONPATH")
+    inherited = {k: v for k, v in os.environ.items() if k != URL_ENV}
     return {
-        **os.environ,
-        URL_ENV: redis_url,
+        **inherited,
+        **({URL_ENV: redis_url} if redis_url else {}),
         crashpoints.HOOK_ENV: HOOK_SPEC,
         CONTROLLER_ENV: controller,
         POINTS_ENV: ",".join(points),
@@ -80,13 +87,14 @@ def driver_env(
 
 
 class DriverProcess:
-    """One incarnation of the driver, its output appended to ``log_path``."""
+    """One incarnation of the driver, its output appended to ``log_path``: forked from the
+    fork server (:mod:`faults.zygote`), or a fresh interpreter when that is turned off."""
 
     def __init__(self, argv: list[str], env: Mapping[str, str], log_path: Path) -> None:
         self.argv = argv
         self.env = dict(env)
         self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | zygote.ServedProcess | None = None
 
     @property
     def pid(self) -> int:
@@ -95,6 +103,9 @@ class DriverProcess:
         return self.proc.pid
 
     def start(self) -> None:
+        if zygote.enabled() and self.argv[1:3] == ["-m", "engine"]:
+            self.proc = zygote.spawn(self.argv, self.env, self.log_path)
+            return
         try:
             with open(self.log_path, "ab") as log:
                 self.proc = subprocess.Popen(
@@ -132,20 +143,24 @@ class DriverProcess:
         self.proc.wait()
 
 
-def kill_ours(pids: set[int], marker: str) -> list[int]:
-    """SIGKILL those of ``pids`` still alive whose environment holds ``marker``.
+def kill_ours(pids: set[int], marker: str, sessions: Collection[int] = ()) -> list[int]:
+    """SIGKILL those of ``pids`` still alive whose environment holds ``marker`` or that
+    belong to one of the ``sessions`` (the run's driver PIDs: each driver leads one).
 
     The marker (the run's controller path) proves a PID still belongs to this run and was
-    not reused by an unrelated process since it reported.
+    not reused by an unrelated process since it reported. A process forked from the fork
+    server or from a driver shows the environment it was exec'd with, not its own, so
+    for those the session their driver opened is the proof.
     """
     killed = []
     needle = marker.encode()
     for pid in sorted(pids):
         try:
             environ = Path(f"/proc/{pid}/environ").read_bytes()
+            session = os.getsid(pid)
         except OSError:
             continue  # gone already, or not ours to read
-        if needle in environ:
+        if needle in environ or session in sessions:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)

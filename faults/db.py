@@ -11,10 +11,11 @@ contract with any implementation (see :mod:`engine.plugins`), not through engine
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 
@@ -27,10 +28,18 @@ from faults.errors import RunnerError
 from faults.history import History
 from faults.persisted import EMPTY, Persisted, read_persisted
 
+if TYPE_CHECKING:
+    from faults.warm import WarmPool
+
 T = TypeVar("T")
 NEMESIS = "nemesis"
 READ_TIMEOUT_S = 5.0
+DEFAULT_BUSY_MS = 5000
+"""Redis's own busy threshold (``busy-reply-threshold``)."""
 SAMPLE_TIMEOUT_S = 0.5
+FINAL_READ_TIMEOUT_S = 120.0
+"""The final read of a million-word job on a machine at a load of 30 outlasted 5 s: it is
+read once, after every engine process is gone, so it may take its time."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,10 +89,27 @@ def make_node(backend: str, persistence: Persistence) -> RedisNode:
 class DB:
     """One run's Redis node. ``owned`` nodes are closed (data removed) by :meth:`teardown`."""
 
-    def __init__(self, node: RedisNode, history: History, *, owned: bool) -> None:
+    def __init__(
+        self,
+        node: RedisNode,
+        history: History,
+        *,
+        owned: bool,
+        pool: WarmPool | None = None,
+        backend: str = "",
+        warm: bool = False,
+    ) -> None:
         self.node = node
         self.history = history
         self.owned = owned
+        self.pool = pool
+        """Where an owned node goes at teardown (emptied for the next run) instead of closing."""
+        self.backend = backend
+        self.warm = warm
+        """The node ran an earlier scenario and was emptied since (:mod:`faults.warm`)."""
+        self.busy_ms = 0
+        """The scenario's busy threshold (``settings.busy_ms``; 0: Redis's default), set
+        at every start: a restart forgets what CONFIG SET changed."""
 
     @property
     def url(self) -> str:
@@ -92,16 +118,33 @@ class DB:
     def setup(self) -> None:
         try:
             self.node.start()
-        except NodeError as exc:
+            if self.pool is not None and not self.warm:
+                self.pool.adopt(self.node)
+        except (NodeError, redis.RedisError) as exc:
             raise RunnerError(f"cannot start Redis for the run: {exc}") from exc
-        self.history.add("ok", NEMESIS, "redis-start", {"persistence": str(self.node.persistence)})
+        self._configure()
+        started = {"persistence": str(self.node.persistence), "warm": self.warm}
+        self.history.add("ok", NEMESIS, "redis-start", started)
+
+    def _configure(self, busy_ms: int | None = None) -> None:
+        if busy_ms or self.busy_ms:
+            threshold = str(busy_ms or self.busy_ms)
+            self.read(lambda c: c.config_set("busy-reply-threshold", threshold))
 
     def teardown(self) -> None:
-        """Close the node if this run made it; else hand it back running, not paused."""
-        if self.owned:
+        """Close the node if this run made it (or give it back to the warm pool); else hand
+        it back running, not paused. Either way with Redis's default busy threshold."""
+        if self.owned and self.pool is not None:
+            if self.busy_ms:  # the warm pool reuses only nodes with their start-up config
+                with contextlib.suppress(redis.RedisError, OSError):
+                    self._configure(DEFAULT_BUSY_MS)
+            self.pool.give_back(self.node, self.backend)
+        elif self.owned:
             self.node.close()  # stops (resuming first) and removes its data
         elif self.node.is_running():
             self.node.resume()
+            if self.busy_ms:
+                self._configure(DEFAULT_BUSY_MS)
 
     # --- the nemesis' primitive actions ------------------------------------------------
 
@@ -115,6 +158,11 @@ class DB:
         self.node.kill()
         time.sleep(downtime_ms / 1000)
         return self._start_again(keys, wipe=wipe)
+
+    def kill_starting(self, keys: JobKeys, downtime_ms: int) -> dict[str, Any]:
+        """Kill, and kill again the server started in its place while it starts: only an
+        embedded Redis has a restart that is not the runner's (:mod:`faults.embedded_db`)."""
+        raise NodeError("redis-kill-starting needs an embedded Redis (settings.embedded)")
 
     def restart_empty(self, keys: JobKeys) -> dict[str, Any]:
         """Stop gracefully (clients see their connections closed, not reset), wipe the
@@ -130,6 +178,7 @@ class DB:
             state = read_persisted(node, keys)
         restart_at = self.history.now()
         node.restart(wipe=wipe)  # it is down: no kill, no wait; wipe, then start
+        self._configure()
         if state is None:  # a node without a data directory of ours: read it racily
             done = self.read(lambda c: sorted(_text(e) for e in c.smembers(keys.done)))
             state = Persisted(tuple(done), self.read(lambda c: c.exists(keys.job)) == 1)
@@ -147,13 +196,25 @@ class DB:
         self.node.bgsave()
         return {}
 
+    def group_fault(self, action: str, keys: JobKeys, ms: int) -> dict[str, Any]:
+        """A replicated group's fault (:class:`faults.group_db.GroupDB`): one node has no
+        primary to kill or cut off. Scenarios refuse these kinds first; this is the guard
+        for a node given by hand."""
+        raise NodeError(
+            f"{action} needs a replicated group: set settings.replicas to 2 (this run has "
+            "a single Redis node)"
+        )
+
     # --- reads -------------------------------------------------------------------------
 
-    def read(self, operation: Callable[[redis.Redis], T], *, tries: int = 3) -> T:
+    def read(
+        self, operation: Callable[[redis.Redis], T], *, tries: int = 3,
+        timeout_s: float = READ_TIMEOUT_S,
+    ) -> T:  # fmt: skip
         """Run a read on a fresh client, retrying a connection hiccup a few times."""
         for attempt in range(tries):
             client = self.node.client(
-                socket_timeout=READ_TIMEOUT_S, socket_connect_timeout=READ_TIMEOUT_S
+                socket_timeout=timeout_s, socket_connect_timeout=READ_TIMEOUT_S
             )
             try:
                 return operation(client)
@@ -168,6 +229,12 @@ class DB:
     def sampler_client(self) -> redis.Redis:
         return self.node.client(
             socket_timeout=SAMPLE_TIMEOUT_S, socket_connect_timeout=SAMPLE_TIMEOUT_S
+        )
+
+    def cut_client(self) -> redis.Redis:
+        """The sampler's client for its consistent cuts (a large one may take a while)."""
+        return self.node.client(
+            socket_timeout=READ_TIMEOUT_S, socket_connect_timeout=SAMPLE_TIMEOUT_S
         )
 
     @staticmethod
@@ -205,7 +272,7 @@ class DB:
                 entries={_text(e): int(f.get(b"index", b"-1")) for e, f in tasks},
             )
 
-        return self.read(read)
+        return self.read(read, timeout_s=FINAL_READ_TIMEOUT_S)
 
 
 def _dead_letter(entry: bytes, fields: dict[bytes, bytes]) -> DeadLetter:

@@ -1,7 +1,8 @@
 """The fault-kind table: every action the nemesis can take, each described in one place.
 
 A kind says what it hits (:data:`PROCESS`, the engine process at the trigger; :data:`WORKER`,
-a worker only; :data:`REDIS`, the node), its duration parameter and the values strategies
+a worker only; :data:`REDIS`, the node; :data:`MACHINE`, the cores; :data:`NETWORK`, the
+links of the process at the trigger to Redis), its duration parameter and the values strategies
 draw for it, whether it may lose Redis data, the handler that carries it out, how drawing
 treats it, and its name in the summary. The scenario model, the nemesis, the strategies,
 the generator, the checker and the ledger all read this table, so adding a kind is one
@@ -34,7 +35,10 @@ REDIS = "redis"
 """The Redis node; the triggering process waits until the action is over."""
 MACHINE = "machine"
 """The machine the run shares (its cores); the triggering process goes on at once."""
-TARGETS = (PROCESS, WORKER, REDIS, MACHINE)
+NETWORK = "network"
+"""The links between the process that reached the trigger and Redis, through the run's
+proxy (:mod:`faults.netkinds`); the process goes on at once (into the fault)."""
+TARGETS = (PROCESS, WORKER, REDIS, MACHINE, NETWORK)
 
 COMMIT = "commit"
 """Pseudo crash point: the n-th *accepted* commit, reached at ``worker.after_commit``."""
@@ -67,7 +71,13 @@ class Context(Protocol):
 
     def stop_process(self, pid: int, ms: int) -> None: ...
 
+    def stop_until_robbed(self, pid: int, ms: int) -> None: ...
+
     def load_machine(self, ms: int) -> None: ...
+
+    def cut_links(self, pid: int, ms: int, mode: str) -> None: ...
+
+    def slow_links(self, pid: int, ms: int) -> None: ...
 
 
 Handler = Callable[[Context, int, int], dict[str, Any]]
@@ -96,6 +106,12 @@ class Draw:
     forcing: bool = False
     holds_task: bool = False
     """Leaves a live worker holding its task for good: at most ``workers - 1`` per scenario."""
+    embedded_only: bool = False
+    """Needs the driver's embedded Redis: drawn only by :mod:`faults.review_draws` in
+    embedded mode, never by the generic draws (whose odds it would change)."""
+    review_only: bool = False
+    """Drawn only by :mod:`faults.review_draws`, where it aims at a bug's region, never by
+    the generic draws (whose odds it would change)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +130,10 @@ class Kind:
     """The agent's verb that the handler's answer carries (process kinds only)."""
     faulted: bool = False
     """A process it hits ends or raises on purpose: a driver is restarted, not failed."""
+    group: bool = False
+    """Acts on a replicated group (``settings.replicas`` > 0, :mod:`faults.group_db`), and
+    only there: left out of :func:`names` unless asked for, so the single-node families
+    draw exactly what they drew before these kinds existed."""
 
     def effect_s(self, ms: int) -> float:
         """How long after the answer the effect goes on."""
@@ -152,8 +172,26 @@ def _sigstop(ctx: Context, pid: int, ms: int) -> dict[str, Any]:
     return {"do": "continue"}
 
 
+def _sigstop_robbed(ctx: Context, pid: int, ms: int) -> dict[str, Any]:
+    ctx.stop_until_robbed(pid, ms)
+    return {"do": "continue"}
+
+
 def _cpu_hog(ctx: Context, pid: int, ms: int) -> dict[str, Any]:
     ctx.load_machine(ms)
+    return {"do": "continue"}
+
+
+def _net_cut(mode: str) -> Handler:
+    def handler(ctx: Context, pid: int, ms: int) -> dict[str, Any]:
+        ctx.cut_links(pid, ms, mode)
+        return {"do": "continue"}
+
+    return handler
+
+
+def _net_slow(ctx: Context, pid: int, ms: int) -> dict[str, Any]:
+    ctx.slow_links(pid, ms)
     return {"do": "continue"}
 
 
@@ -162,6 +200,10 @@ def _restart(wipe: bool) -> Handler:
         return ctx.db.kill(ctx.keys, ms, wipe=wipe)
 
     return handler
+
+
+def _kill_starting(ctx: Context, pid: int, ms: int) -> dict[str, Any]:
+    return ctx.db.kill_starting(ctx.keys, ms)
 
 
 def _restart_empty(ctx: Context, pid: int, ms: int) -> dict[str, Any]:
@@ -174,6 +216,16 @@ def _pause(ctx: Context, pid: int, ms: int) -> dict[str, Any]:
 
 def _snapshot(ctx: Context, pid: int, ms: int) -> dict[str, Any]:
     return ctx.db.snapshot()
+
+
+def _on_group(action: str) -> Handler:
+    """A replicated group's fault: the DB role of a group carries it out (a single node's
+    refuses it, naming the setting that makes a group)."""
+
+    def handler(ctx: Context, pid: int, ms: int) -> dict[str, Any]:
+        return ctx.db.group_fault(action, ctx.keys, ms)
+
+    return handler
 
 
 # --- the table -------------------------------------------------------------------------------
@@ -192,6 +244,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          False, _answer("slow"), Draw((_W,), forcing=True), "slow", verb="slow"),
     Kind("redis-kill", REDIS, _DOWNTIME, True, _restart(wipe=False),
          Draw((_R,), forcing=True), "redis-kill"),
+    Kind("redis-kill-starting", REDIS, _DOWNTIME, True, _kill_starting,
+         Draw((_R,), forcing=True, embedded_only=True), "redis-kill-starting"),
     Kind("redis-wipe", REDIS, _DOWNTIME, True, _restart(wipe=True),
          Draw((_R,), forcing=True), "redis-wipe"),
     Kind("redis-pause", REDIS, Duration("pause", True, lambda claim: (100, claim, claim * 2)),
@@ -203,10 +257,53 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         "stopped for (0: until the job ends)", False,
         lambda claim: (claim * 2, claim * 4, 0), lasting=True),
          False, _sigstop, Draw((_W,), holds_task=True), "worker-sigstop"),
+    Kind("worker-sigstop-robbed", WORKER, Duration(
+        "goes on this long after another worker stole a task it holds", False,
+        lambda claim: (0, 20, 50)),
+         False, _sigstop_robbed, Draw((_W,), review_only=True), "worker-sigstop-robbed"),
     Kind("cpu-hog", MACHINE, Duration(
         "busy processes, one per core, run for", True,
         lambda claim: (claim * 2, claim * 5, claim * 10), lasting=True),
          False, _cpu_hog, Draw((_W,)), "cpu-hog"),
+    Kind("net-drop", NETWORK, None, False, _net_cut("drop"), Draw((_W, _D)), "net-drop"),
+    Kind("net-cut", NETWORK, Duration(
+        "links black-holed for (then reset)", True,
+        lambda claim: (100, claim * 2, claim * 5), lasting=True),
+         False, _net_cut("blackhole"), Draw((_W, _D), forcing=True), "net-cut"),
+    Kind("net-slow", NETWORK, Duration(
+        "links slowed for (each chunk delayed by a tenth of it)", True,
+        lambda claim: (claim, claim * 3, claim * 6), lasting=True),
+         False, _net_slow, Draw((_W, _D)), "net-slow"),
+    Kind("net-lose-replies", NETWORK, Duration(
+        "replies lost for (requests still run; then reset)", True,
+        lambda claim: (100, claim * 2, claim * 5), lasting=True),
+         False, _net_cut("lose-replies"), Draw((_W, _D), forcing=True), "net-lose-replies"),
+    # A replicated group's faults (settings.replicas > 0): each one waits, before it
+    # answers, until the group has one master again and the nemesis has read what it holds.
+    Kind("redis-kill-primary", REDIS, Duration(
+        "downtime of the killed primary after its failover, before it rejoins as a replica",
+        False, lambda claim: (0, 500, 2000)),
+         True, _on_group("kill-primary"), Draw((_R,), forcing=True), "redis-kill-primary",
+         group=True),
+    Kind("redis-kill-replica", REDIS, Duration(
+        "downtime of the killed replica before it rejoins, empty, and resyncs", False,
+        lambda claim: (0, 500, 2000)),
+         True, _on_group("kill-replica"), Draw((_R,)), "redis-kill-replica", group=True),
+    Kind("redis-pause-primary", REDIS, Duration(
+        "SIGSTOP of the primary for (past the Sentinels' down-after: failed over)", True,
+        lambda claim: (1000, 3500, 5000)),
+         True, _on_group("pause-primary"), Draw((_R,)), "redis-pause-primary", group=True),
+    Kind("redis-freeze-primary", REDIS, Duration(
+        "SIGSTOP of the primary until the Sentinels promote another, then this much longer "
+        "(it wakes a stale master, a replica not yet moved still attached)", False,
+        lambda claim: (0, 300, 1000)),
+         True, _on_group("freeze-primary"), Draw((_R,), forcing=True), "redis-freeze-primary",
+         group=True),
+    Kind("net-partition-primary", REDIS, Duration(
+        "the primary cut off from its replicas and Sentinels for (split brain), then healed",
+        True, lambda claim: (1000, 4000, 6000)),
+         True, _on_group("partition-primary"), Draw((_R,), forcing=True),
+         "net-partition-primary", group=True),
 )}  # fmt: skip
 """Every action kind, by name, simplest first (shrinking heads to ``crash``)."""
 
@@ -216,14 +313,20 @@ def kind(name: str) -> Kind:
     return KINDS[name]
 
 
-def names(target: str | None = None) -> tuple[str, ...]:
-    """Kind names, all or those of one target (``PROCESS`` includes the worker-only ones)."""
+def names(target: str | None = None, *, group: bool = False) -> tuple[str, ...]:
+    """Kind names, all or those of one target (``PROCESS`` includes the worker-only ones);
+    a replicated group's kinds only with ``group`` (then only those)."""
+    chosen = {n: k for n, k in KINDS.items() if k.group == group}
     if target is None:
-        return tuple(KINDS)
+        return tuple(chosen)
     wanted = (PROCESS, WORKER) if target == PROCESS else (target,)
-    return tuple(n for n, k in KINDS.items() if k.target in wanted)
+    return tuple(n for n, k in chosen.items() if k.target in wanted)
 
 
 def in_domain(domain: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
     """The kinds of ``allowed`` drawn in ``domain``, in table order."""
-    return tuple(n for n, k in KINDS.items() if domain in k.draw.domains and n in allowed)
+    return tuple(
+        n for n, k in KINDS.items()
+        if domain in k.draw.domains and n in allowed
+        and not (k.draw.embedded_only or k.draw.review_only)
+    )  # fmt: skip

@@ -19,6 +19,7 @@ from typing import Any
 from engine import crashpoints as cp
 from faults import coverage
 from faults.outcome import Outcome
+from faults.replication_check import report as replication_report
 from faults.thresholds import NOT_DRAWN
 
 
@@ -35,6 +36,9 @@ class Ledger:
     backends: Counter[str] = dataclasses.field(default_factory=Counter)
     covered: Counter[str] = dataclasses.field(default_factory=Counter)
     """Scenarios per coverage label (:data:`faults.coverage.ALL`)."""
+    replication: Counter[str] = dataclasses.field(default_factory=Counter)
+    """Replicated runs per class (:attr:`ReplicationReport.label`), and ``LABEL
+    recomputed``: tasks whose acknowledged commit a failover lost."""
 
     def add(self, outcome: Outcome) -> None:
         self.scenarios += 1
@@ -43,6 +47,11 @@ class Ledger:
         for fired in outcome.fired:
             self.fired[fired.kind.summary] += 1
         self.reached.update(outcome.reached)
+        replicated = replication_report(outcome)
+        if replicated is not None:
+            self.replication[replicated.label] += 1
+            self.replication[f"{replicated.label} recomputed"] += len(replicated.recomputed)
+            self.replication[f"{replicated.label} rolled back"] += replicated.rolled_back
         try:
             labels = coverage.static_labels(outcome.scenario) | coverage.fired_labels(outcome.fired)
         except Exception as exc:  # never let the tally hide the run's own result or error
@@ -63,6 +72,7 @@ class Ledger:
             (self.verdicts, other.verdicts),
             (self.backends, other.backends),
             (self.covered, other.covered),
+            (self.replication, other.replication),
         ):
             mine.update(theirs)
 
@@ -93,6 +103,7 @@ class Ledger:
             verdicts=Counter(data["verdicts"]),
             backends=Counter(data["backends"]),
             covered=Counter(data.get("covered", {})),
+            replication=Counter(data.get("replication", {})),
         )
 
     def unreached(self) -> list[str]:
@@ -121,6 +132,19 @@ class Ledger:
                          + ", ".join(sorted(errors)))  # fmt: skip
         return lines
 
+    def _replication_line(self) -> str:
+        """Replicated runs by class, with the tasks their failovers made recomputed."""
+        parts = []
+        ends = (" recomputed", " rolled back")
+        for label in sorted(k for k in self.replication if not k.endswith(ends)):
+            lost, undone = (self.replication[f"{label}{end}"] for end in ends)
+            strict = not label.endswith("sync 0") and not label.startswith("freezes")
+            must = " (must be 0)" if strict else ""
+            parts.append(f"{label}: {self.replication[label]} run(s), {lost} task(s) "
+                         f"acknowledged, lost and recomputed{must}, {undone} job(s) rolled "
+                         "back after delivery")  # fmt: skip
+        return "replicated groups (faults/replication_check.py): " + "; ".join(parts)
+
     def render(self, wall_s: float) -> list[str]:
         """The summary lines; ``wall_s`` is the test session's wall time."""
         if not self.scenarios:
@@ -136,6 +160,8 @@ class Ledger:
         ]
         if self.verdicts:
             lines.insert(1, "verdicts of the main property: " + self._verdict_line())
+        if self.replication:
+            lines.append(self._replication_line())
         missing = self.unreached()
         lines.append(
             "UNREACHED crash points (no scenario tested them): " + ", ".join(missing)

@@ -17,6 +17,7 @@ import os
 import signal
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -27,9 +28,13 @@ from engine.keys import JobKeys
 from faults import history as h
 from faults.agent import QUIT_POINT
 from faults.db import DB, NEMESIS
+from faults.errors import RunnerError
 from faults.history import History
 from faults.hogs import Hogs, cores
-from faults.kinds import Kind
+from faults.kinds import NETWORK, Kind
+from faults.netkinds import EngineLinks
+from faults.netproxy import LinkMode
+from faults.robbed import RobbedStop, stop_until_robbed
 from faults.scenario import COMMIT, Fault, Scenario, Trigger
 
 ALWAYS_REPORTED = cp.ALL
@@ -101,9 +106,11 @@ class Nemesis:
         """PIDs told to hang: the runner kills them once the job is over."""
         self.faulted: set[int] = set()
         """PIDs told to crash or raise: a driver among them is restarted, not a failure."""
-        self.stopped: dict[int, threading.Timer | None] = {}
+        self.stopped: dict[int, threading.Timer | RobbedStop | None] = {}
         self.hogs: list[tuple[Hogs, threading.Timer]] = []
         """PIDs stopped by SIGSTOP from outside, with the timer that continues them."""
+        self.links = EngineLinks()
+        """The proxy between the engine and Redis, when a network kind may fire."""
         self.pids: set[int] = set()
         self.reached: Counter[str] = Counter()
         """Arrivals per crash point, for coverage: a point no scenario reaches tests nothing."""
@@ -112,6 +119,11 @@ class Nemesis:
         self._lock = threading.Lock()
         self._redis_lock = threading.Lock()
         self._quiet = False
+        self.arrival: dict[str, Any] = {}
+        """The context of the arrival whose process fault is being carried out."""
+        self.observers: dict[str, Callable[[], None]] = {}
+        """Called at an arrival at their point, before its faults fire, while the process
+        waits (the runner reads an embedded Redis's final state so)."""
 
     def points(self) -> list[str]:
         """The crash points engine processes must report."""
@@ -138,6 +150,8 @@ class Nemesis:
                     h.FAULT,
                     {"fault": str(self.faults[i]), "process": process, "point": point},
                 )
+        if point in self.observers:
+            self.observers[point]()
         reply: dict[str, Any] = {"do": "continue"}
         for i in due:
             fault = self.faults[i]
@@ -145,6 +159,7 @@ class Nemesis:
             if fault.action.on_redis:
                 self._harm_redis(fault)
             elif reply["do"] == "continue":
+                self.arrival = dict(context)
                 reply = spec.handler(self, pid, fault.action.ms)
             end = self.history.now() + spec.effect_s(fault.action.ms)
             self.fired.append(FiredFault(i, fault, process, point, dict(context), fired_at, end))
@@ -191,6 +206,17 @@ class Nemesis:
             self.hung.add(pid)
         self.stopped[pid] = timer
 
+    def stop_until_robbed(self, pid: int, ms: int) -> None:
+        """SIGSTOP ``pid`` until another worker steals a task it holds (those of the
+        arrival that fired the fault), and SIGCONT it ``ms`` later (faults/robbed.py)."""
+        try:
+            stop = stop_until_robbed(pid, ms, self.db.read, self.keys, self.arrival)
+        except OSError as exc:
+            self.errors.append(f"SIGSTOP of {pid} failed: {exc}")
+            return
+        if stop is not None:
+            self.stopped[pid] = stop
+
     def load_machine(self, ms: int) -> None:
         """Start one CPU hog per core for ``ms`` (the ``cpu-hog`` kind)."""
         hogs = Hogs(cores())
@@ -200,9 +226,37 @@ class Nemesis:
         timer.start()
         self.hogs.append((hogs, timer))
 
+    def engine_url(self, url: str, where: Callable[[], tuple[str, int]]) -> str:
+        """The Redis URL the engine gets: through the run's proxy if a network fault may
+        fire (``where`` says where Redis is now), else ``url`` itself."""
+        if not any(f.action.spec.target == NETWORK for f in self.faults):
+            return url
+        try:
+            return self.links.route(url, where)
+        except OSError as exc:
+            raise RunnerError(f"cannot start the proxy for network faults: {exc}") from exc
+
+    def cut_links(self, pid: int, ms: int, mode: str) -> None:
+        """Black-hole ``pid``'s links to Redis for ``ms`` (or lose the replies on them),
+        or reset them (``drop``)."""
+        self._net(lambda: self.links.cut(pid, ms, _LINK_MODES.get(mode, "blackhole")))
+
+    def slow_links(self, pid: int, ms: int) -> None:
+        """Slow ``pid``'s links to Redis for ``ms`` (:func:`faults.netkinds.EngineLinks.slow`)."""
+        self._net(lambda: self.links.slow(pid, ms))
+
+    def _net(self, action: Callable[[], dict[str, Any]]) -> None:
+        """Carry out a network action, recording what it did (or the nemesis' failure)."""
+        try:
+            done = action()
+        except (RuntimeError, OSError, TimeoutError) as exc:
+            self.errors.append(f"network fault failed: {type(exc).__name__}: {exc}")
+            return
+        self.history.add("info", NEMESIS, "net-" + str(done.get("mode", "slow")), done)
+
     def release_all(self) -> None:
-        """SIGCONT every process still stopped and stop every hog: a run's end must leave
-        nothing frozen or spinning."""
+        """SIGCONT every process still stopped, stop every hog and close the proxy: a
+        run's end must leave nothing frozen, spinning or cut off."""
         for pid, timer in list(self.stopped.items()):
             if timer is not None:
                 timer.cancel()
@@ -212,6 +266,7 @@ class Nemesis:
             timer.cancel()
             hogs.stop()
         self.hogs.clear()
+        self.links.close()
 
     def _harm_redis(self, fault: Fault) -> None:
         """Carry out a Redis action, one at a time, recording invoke and completion."""
@@ -246,6 +301,9 @@ class Nemesis:
             self._quiet = True
         with self._redis_lock:
             pass
+
+
+_LINK_MODES: dict[str, LinkMode] = {"drop": "drop", "lose-replies": "lose-replies"}
 
 
 def _continue(pid: int) -> None:

@@ -43,7 +43,12 @@ class ProxiedGroup:
 
 def proxied_group(replicas: int = 2, *, down_after_ms: int = 2000) -> ProxiedGroup:
     """A started group (local processes) with a peer and a client proxy per data node."""
-    group = ReplicatedGroup(replicas, backend="process", down_after_ms=down_after_ms)
+    return with_proxies(ReplicatedGroup(replicas, backend="process", down_after_ms=down_after_ms))
+
+
+def with_proxies(group: ReplicatedGroup) -> ProxiedGroup:
+    """Put a peer and a client proxy on every data node of ``group`` (not started yet),
+    then start it: the proxies must be in place before the Sentinels learn addresses."""
     peer: list[Proxy] = []
     client: list[Proxy] = []
     made = ProxiedGroup(group, peer, client)

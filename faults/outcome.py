@@ -45,6 +45,9 @@ class Outcome:
     """Why the runner stopped a job that had not finished ``liveness_s`` after the last
     fault and showed no sign of progress: a liveness failure, judged without waiting for
     the whole ``timeout_s``."""
+    load_factor: float = 1.0
+    """How much the liveness and timeout bounds were stretched for the machine's load
+    (faults/loadgauge.py): 1 on a quiet machine."""
     finished_at: float | None = None
     """When the job was first seen finished (a sample, or the driver's clean exit)."""
     duration_s: float = 0.0
@@ -91,6 +94,7 @@ class Outcome:
             "duration_s": round(self.duration_s, 3),
             "setup_s": round(self.setup_s, 3),
             "finished_at": self.finished_at,
+            "load_factor": self.load_factor,
             "reached": dict(self.reached),
             "samples": len(self.samples),
             "ops": len(self.history),

@@ -85,9 +85,12 @@ def save_failure(scenario: Scenario, label: str, outcome: Outcome | None = None)
 
 
 def replay_command(path: Path | None, backend: str, engine: str | None) -> str:
+    """The command that replays a saved scenario (an embedded one names no backend: the
+    driver starts its own Redis)."""
     target = shlex.quote(str(path)) if path else "SCENARIO.json"
     engine_arg = f" --engine {shlex.quote(engine)}" if engine else ""
-    return f"python -m faults replay {target} --backend {backend}{engine_arg}"
+    backend_arg = "" if backend == "embedded" else f" --backend {backend}"
+    return f"python -m faults replay {target}{backend_arg}{engine_arg}"
 
 
 def explain(outcome: Outcome, verdict: Verdict, path: Path | None, engine: str | None) -> str:

@@ -35,6 +35,14 @@ BACKEND_INI = "redis_backend"
 BACKEND_CHOICES = ("process", "docker", "auto")
 SETTING = Setting(BACKEND_OPTION, BACKEND_ENV, BACKEND_INI)
 
+ONLY_BACKEND_OPTION = "--backend-tests-only"
+ONCE = "once"
+"""Marks tests of the suite's power (buggy variants caught, teeth): what they prove does
+not depend on the backend, and on containers they cost a third of CI's docker pass."""
+BACKEND_FIXTURES = frozenset({"redis_backend", "redis_node"})
+"""A test that needs one of these (directly or through another fixture) runs on the
+selected backend; the others do not depend on it."""
+
 FIX_DOCKER = (
     "build the Redis image with `bash docker/build-redis-image.sh` (or set "
     "WORDCOUNT_REDIS_IMAGE to a local image with redis-server 7), and make sure the Docker "
@@ -53,6 +61,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"when Docker works). Default: ${BACKEND_ENV}, else the '{BACKEND_INI}' ini value, "
         "else auto.",
     )
+    group.addoption(
+        ONLY_BACKEND_OPTION,
+        action="store_true",
+        help="run only the tests that use the Redis backend (its fixtures or parameter): "
+        "for a second backend's run, after a first one ran everything",
+    )
     parser.addini(
         BACKEND_INI,
         f"Redis backend (process, docker or auto) when neither {BACKEND_OPTION} nor "
@@ -64,6 +78,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "docker: runs Redis in containers (needs the Docker engine and the image)"
+    )
+    config.addinivalue_line(
+        "markers", f"{ONCE}: proves the suite catches buggy engines; a second backend's run "
+        f"({ONLY_BACKEND_OPTION}) leaves it out",
     )
 
 
@@ -128,12 +146,20 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect the cases of the backend not selected; skip docker ones that cannot run."""
+    """Deselect the cases of the backend not selected (and, with
+    :data:`ONLY_BACKEND_OPTION`, those that use no backend or are marked :data:`ONCE`);
+    skip docker ones that cannot run."""
     requested = requested_backend(config)
+    only_backend = bool(config.getoption(ONLY_BACKEND_OPTION))
     keep, dropped = [], []
     for item in items:
         backend = _param_backend(item)
         if requested != "auto" and backend is not None and backend != requested:
+            dropped.append(item)
+            continue
+        if only_backend and (
+            (backend is None and not _uses_backend(item)) or item.get_closest_marker(ONCE)
+        ):
             dropped.append(item)
             continue
         keep.append(item)
@@ -144,6 +170,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+
+
+def _uses_backend(item: pytest.Item) -> bool:
+    return not BACKEND_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
 
 
 def _param_backend(item: pytest.Item) -> str | None:

@@ -5,8 +5,8 @@ replica received vanishes with it, its tasks go back to the queue, and they are 
 and committed again, so the counts end exact anyway. Only the workers' own account (the
 commit log of :mod:`engine.commitlog`, independent of Redis) shows it: a task whose
 commit was acknowledged more than once was acknowledged, lost and recomputed. With
-``--sync-replicas f`` and crashes of at most f nodes that number must be 0; under
-partitions or without sync it may not be, and the report says how many.
+``--sync-replicas f`` and faults on at most f nodes at a time (crashes, pauses, partitions)
+that number must be 0; without sync it may not be, and the report says how many.
 """
 
 from __future__ import annotations

@@ -12,17 +12,19 @@ point whatever the machine's speed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import redis
 
 from engine import crashpoints as cp
+from engine.errors import NodeError
 from engine.nodes.replicated import ReplicatedGroup
 from engine.plugins import DefaultEngine, Engine, Runnable
 
@@ -80,6 +82,44 @@ def pause_node(group: ReplicatedGroup, index: int, ms: int) -> dict[str, Any]:
     return {"paused": index, "ms": ms}
 
 
+def freeze_primary(group: ReplicatedGroup, index: int, ms: int) -> dict[str, Any]:
+    """SIGSTOP the primary until a replica is promoted, then ``ms`` more.
+
+    A pause of fixed length misses the moment that matters: woken right after the
+    promotion, the old primary is still a master and the other replica still follows it
+    (the Sentinels move it only once they see the promotion, up to a second later), so
+    ``WAIT 1`` there succeeds for writes the failover loses. This pause ends at that
+    moment (``ms`` = 0; the promoted replica's ``ROLE`` is watched) or just after it.
+    """
+    group.pause_node(index)
+    started = time.monotonic()
+    try:
+        promoted = _wait_promotion(group, index)
+        promoted_ms = round((time.monotonic() - started) * 1000)
+        time.sleep(ms / 1000)
+    finally:
+        group.resume_node(index)
+    return {"paused": index, "ms": ms, "promoted": promoted, "promoted_ms": promoted_ms}
+
+
+def _wait_promotion(group: ReplicatedGroup, frozen: int) -> int:
+    """The index of the first other node that answers ``ROLE`` with ``master``."""
+    give_up = time.monotonic() + FAILOVER_WAIT_S
+    clients = {i: node.client(socket_timeout=0.5) for i, node in enumerate(group.nodes)
+               if i != frozen and node.is_running()}  # fmt: skip
+    try:
+        while time.monotonic() < give_up:
+            for i, client in clients.items():
+                with contextlib.suppress(redis.RedisError):
+                    if client.execute_command("ROLE")[0] in (b"master", "master"):  # type: ignore[no-untyped-call]
+                        return i
+            time.sleep(0.01)
+    finally:
+        for client in clients.values():
+            client.close()
+    raise NodeError(f"no replica was promoted within {FAILOVER_WAIT_S:.0f} s of the freeze")
+
+
 class RandomKiller:
     """Every ``every_s`` seconds, SIGKILL a random data node and restart it after
     ``downtime_s``, until stopped. What it did is in :attr:`actions`."""
@@ -133,6 +173,30 @@ class SmallBatchEngine(DefaultEngine):
 
 def small_batches() -> Engine:
     return SmallBatchEngine()
+
+
+class TrustsWaitEngine(SmallBatchEngine):
+    """Buggy variant: the engine before ``engine.sentinel_confirm``, whose workers took
+    ``WAIT K`` for proof that a commit survives (``--engine
+    faults.replication_nemesis:trusts_wait``). A primary woken at its replica's
+    promotion makes it lose acknowledged commits."""
+
+    def worker(self, client: redis.Redis, job_id: str, **options: Any) -> Runnable:
+        from engine.replica_sync import ReplicaSync
+        from engine.worker import Worker
+
+        class TrustsWait(ReplicaSync):
+            def _confirmed(self, client: redis.Redis, entry_ids: Sequence[str]) -> bool:
+                return self._replicated(client)
+
+        worker = super().worker(client, job_id, **options)
+        assert isinstance(worker, Worker)
+        worker.sync = TrustsWait(worker.sync.replicas)
+        return worker
+
+
+def trusts_wait() -> Engine:
+    return TrustsWaitEngine()
 
 
 def gate_hook() -> Callable[[str, dict[str, Any]], None]:

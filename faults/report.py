@@ -6,8 +6,12 @@ for it here.
 
 from __future__ import annotations
 
+from collections import Counter
+
+from faults import history as h
 from faults.checker import Verdict
 from faults.outcome import Outcome
+from faults.replication_check import report as replication_report
 
 MAX_DIFF_LINES = 30
 
@@ -28,6 +32,15 @@ def render(outcome: Outcome, verdict: Verdict) -> str:
         lines.append(f"missing tasks: {list(verdict.missing_tasks)}")
     if verdict.doubled_tasks:
         lines.append(f"tasks committed twice: {list(verdict.doubled_tasks)}")
+    again = counted_again(outcome)
+    if again:
+        lines.append(
+            f"recomputed (counted more than once, allowed; their counts must still be exact): "
+            f"{len(again)} task(s), {dict(sorted(again.items())[:MAX_DIFF_LINES])}"
+        )
+    replicated = replication_report(outcome)
+    if replicated is not None:
+        lines.append(replicated.line())
     for note in outcome.problems:
         lines.append(f"note: {note}")
     if verdict.status != "valid" and outcome.log_tail:
@@ -48,3 +61,11 @@ def _diff(verdict: Verdict) -> list[str]:
     if verdict.foreign_words:
         lines.append(f"words in no input: {list(verdict.foreign_words[:MAX_DIFF_LINES])!r}")
     return lines
+
+
+def counted_again(outcome: Outcome) -> dict[int, int]:
+    """Tasks counted more than once, with how many times: the work a fault cost (a stolen
+    straggler, a commit whose reply was lost and whose claim lapsed, a restart that lost
+    acknowledged commits). Not a failure: exactly-once is about commits, not counting."""
+    counted = Counter(op.value.get("index") for op in outcome.history.select(h.COUNT))
+    return {int(i): n for i, n in counted.items() if i is not None and n > 1}

@@ -24,19 +24,24 @@ from pathlib import Path
 
 import redis
 
-from engine.errors import JobFailedError, WordCountError
+from engine import crashpoints as cp
+from engine.errors import JobFailedError, NodeError, WordCountError
 from engine.keys import JobKeys
-from engine.nodes.base import RedisNode
+from engine.nodes.base import Persistence, RedisNode
 from engine.output import read_counts_file
 from engine.plugins import load_engine
 from faults import history as h
+from faults import warm
 from faults.client import DriverProcess, driver_argv, driver_env, kill_ours, log_tail
 from faults.controller import Controller
 from faults.dataset import write
-from faults.db import DB, NEMESIS, make_node
+from faults.db import DB, NEMESIS, FinalState, make_node
+from faults.embedded_db import EmbeddedDB
 from faults.errors import EngineSpecError, RunnerError
+from faults.group_db import group_db
 from faults.history import History, OpType
 from faults.ledger import LEDGER
+from faults.loadgauge import LoadGauge, scaled
 from faults.nemesis import Nemesis
 from faults.outcome import DriverRun, Outcome
 from faults.sampler import Sampler
@@ -44,10 +49,13 @@ from faults.scenario import Scenario
 
 RUNNER = "runner"
 POLL_S = 0.02
+FINAL_WAIT_S = 20.0
+"""Embedded mode: how long the final read waits for the driver's Redis to answer again."""
 
 
 def backend_of(node: RedisNode) -> str:
-    return {"ProcessNode": "process", "ContainerNode": "docker"}.get(
+    return {"ProcessNode": "process", "ContainerNode": "docker", "DriverRedis": "embedded",
+            "ReplicatedGroup": "process"}.get(
         type(node).__name__, type(node).__name__
     )
 
@@ -76,8 +84,12 @@ def run_scenario(
     check_engine(engine)
     history = History()
     persistence = scenario.settings.persistence_spec()
-    if isinstance(node, str):
-        db = DB(make_node(node, persistence), history, owned=True)
+    if scenario.settings.embedded:  # the driver starts its own Redis: no node of ours
+        db: DB = EmbeddedDB(persistence, history)
+    elif scenario.settings.replicas:  # a primary, replicas and Sentinels of ours
+        db = group_db(scenario, node, history)
+    elif isinstance(node, str):
+        db = _db_of(node, persistence, history)
     elif node.persistence != persistence:
         raise RunnerError(
             f"the node's persistence is {node.persistence}, the scenario's {persistence}: "
@@ -85,6 +97,7 @@ def run_scenario(
         )
     else:
         db = DB(node, history, owned=False)
+    db.busy_ms = scenario.settings.busy_ms
     run = _Run(scenario, db, history, engine, timeout_s or scenario.timeout_s)
     try:
         run.execute()
@@ -92,6 +105,18 @@ def run_scenario(
         run.cleanup()
         LEDGER.add(run.outcome)
     return run.outcome
+
+
+def _db_of(backend: str, persistence: Persistence, history: History) -> DB:
+    """The run's Redis: a warm node emptied after the last run (:mod:`faults.warm`), or a
+    new one; either way the pool takes it back at teardown (or closes it if it cannot)."""
+    if not warm.enabled():
+        return DB(make_node(backend, persistence), history, owned=True)
+    node = warm.POOL.take(backend, persistence)
+    if node is None:
+        node = make_node(backend, persistence)
+        return DB(node, history, owned=True, pool=warm.POOL, backend=backend)
+    return DB(node, history, owned=True, pool=warm.POOL, backend=backend, warm=True)
 
 
 class _Run:
@@ -113,9 +138,16 @@ class _Run:
         self.nemesis = Nemesis(scenario, db, history, self.keys)
         self.controller = Controller(self.socket_path, self.nemesis)
         self.sampler = Sampler(db, self.keys, history)
+        self.gauge = LoadGauge()
         self.drivers: list[DriverProcess] = []
         self.outcome = Outcome(scenario, backend_of(db.node), self.keys.job_id, history)
         self.outcome.marker = self.socket_path
+        self.embedded = isinstance(db, EmbeddedDB)
+        self.final: FinalState | None = None
+        """Embedded mode: the final state, read when the driver reached
+        ``driver.before_result`` (its Redis goes when it exits)."""
+        if self.embedded:
+            self.nemesis.observers[cp.DRIVER_BEFORE_RESULT] = self._read_final
 
     def execute(self) -> None:
         data_dir = write(self.scenario.dataset, self.tmp / "data")
@@ -125,37 +157,51 @@ class _Run:
         self.outcome.setup_s = self.history.now()
         argv = driver_argv(self.scenario, str(data_dir), self.keys.job_id, engine=self.engine,
                            output=str(self.result_path))  # fmt: skip
+        url = None if self.embedded else self._engine_url()
         env = driver_env(
-            self.db.url, self.socket_path, self.nemesis.points(),
+            url, self.socket_path, self.nemesis.points(),
             self.scenario.settings.bootstrap_batch,
         )  # fmt: skip
         self._drive(argv, env)
         self.nemesis.quiesce()
         self._finish()
 
+    def _engine_url(self) -> str:
+        """The URL the engine gets: through the network faults' proxy when one may fire."""
+        node = self.db.node
+        return self.nemesis.engine_url(self.db.url, lambda: (node.host, node.port))
+
     def _start_driver(self, argv: list[str], env: dict[str, str]) -> DriverProcess:
         driver = DriverProcess(argv, env, self.log_path)
         driver.start()
+        if isinstance(self.db, EmbeddedDB):
+            self.db.node.attach(driver.pid)
         self.drivers.append(driver)
         self.history.add("invoke", RUNNER, h.DRIVER, {"pid": driver.pid, "run": len(self.drivers)})
         self.outcome.drivers.append(DriverRun(driver.pid, self.history.now(), None, None))
         return driver
 
+    def _sessions(self) -> list[int]:
+        """The sessions this run's processes live in: one per driver, which leads it."""
+        return [run.pid for run in self.outcome.drivers]
+
     def _drive(self, argv: list[str], env: dict[str, str]) -> None:
         """Run the driver until it exits cleanly, fails on its own, or time runs out."""
-        deadline = self.history.start + self.timeout_s
         driver = self._start_driver(argv, env)
         restarts_left = 1 + sum(f.trigger.on_driver for f in self.scenario.faults)
         while True:
             code = driver.poll()
+            self.gauge.sample()
+            self.outcome.load_factor = factor = self.gauge.factor
             if code is None:
-                if self._stalled():
+                if self._stalled(factor):
                     driver.kill_group()
                     return
-                if time.monotonic() > deadline:
+                if time.monotonic() > self.history.start + self.timeout_s * factor:
                     self.outcome.error = (
-                        f"timeout: the job did not finish within {self.timeout_s:.0f} s "
-                        "(raise the scenario's timeout_s if the machine is slow)"
+                        f"timeout: the job did not finish within {self.timeout_s * factor:.0f} s"
+                        f" (timeout_s={self.timeout_s:g}{scaled(factor)}; raise timeout_s if "
+                        "the machine is slow)"
                     )
                     self.history.add("info", RUNNER, "timeout", {"after_s": self.timeout_s})
                     driver.kill_group()
@@ -176,7 +222,7 @@ class _Run:
             )
             return
 
-    def _stalled(self) -> bool:
+    def _stalled(self, factor: float) -> bool:
         """Stop a job that missed its liveness bound and can no longer make it.
 
         The checker would judge it late anyway (it must finish within ``liveness_s`` of
@@ -187,7 +233,7 @@ class _Run:
         """
         if self.sampler.finished_at is not None:
             return False
-        now, liveness = self.history.now(), self.scenario.liveness_s
+        now, liveness = self.history.now(), self.scenario.liveness_s * factor
         ends = [f.end for f in self.nemesis.fired]
         first = self.outcome.drivers[0].started if self.outcome.drivers else 0.0
         quiet = max(ends) if ends else first
@@ -198,7 +244,8 @@ class _Run:
             return False
         self.outcome.stalled = (
             f"the job had not finished {now - quiet:.1f} s after the last fault "
-            f"(liveness_s={liveness:g}) and had not changed for {idle:.1f} s"
+            f"(liveness_s={self.scenario.liveness_s:g}{scaled(factor)}) and had not changed "
+            f"for {idle:.1f} s"
         )
         self.history.add("info", RUNNER, "stalled", {"after_s": round(now, 3)})
         return True
@@ -209,11 +256,30 @@ class _Run:
             return True
         if code != JobFailedError.exit_code or driver.pid in self.nemesis.faulted:
             return False
+        if self.embedded:  # its Redis went with it: what it held at the end
+            job = self.final.job if self.final else None
+            return (job or {}).get("state") == "failed"
         try:
             state = self.db.read(lambda c: c.hget(self.keys.job, "state"))
         except (redis.RedisError, OSError):
             return False
         return state == b"failed"
+
+    def _read_final(self) -> None:
+        """Embedded mode: read the final state while the driver, its job finished, waits
+        at ``driver.before_result`` (a later arrival, after Redis lost the job, reads again)."""
+        give_up = time.monotonic() + FINAL_WAIT_S * self.gauge.factor
+        while True:
+            try:
+                self.final = self.db.final_state(self.keys)
+                return
+            except (redis.RedisError, OSError) as exc:
+                # A kill that fired just before this arrival may still be under way: the
+                # driver's watch restarts its Redis, and the driver waits here meanwhile.
+                if time.monotonic() > give_up:
+                    self.history.add("info", RUNNER, "final-unread", {"error": str(exc)[:200]})
+                    return
+                time.sleep(0.1)
 
     def _ended(self, driver: DriverProcess, code: int, clean: bool) -> None:
         driver.kill_group()  # workers of a crashed driver would otherwise run on
@@ -228,14 +294,14 @@ class _Run:
         """Once the job is over, kill hung workers: nobody else will, but the driver would
         wait for them before it exits."""
         if self.sampler.finished_at is not None and self.nemesis.hung:
-            for pid in kill_ours(self.nemesis.hung, self.socket_path):
+            for pid in kill_ours(self.nemesis.hung, self.socket_path, self._sessions()):
                 self.history.add("info", NEMESIS, "kill-straggler", {"pid": pid})
             self.nemesis.hung.clear()
 
     def _finish(self) -> None:
         """Read what Redis holds for the job once no engine process is left."""
         self.sampler.stop()
-        kill_ours(self.nemesis.pids, self.socket_path)
+        kill_ours(self.nemesis.pids, self.socket_path, self._sessions())
         out = self.outcome
         if self.sampler.finished_at is not None:
             out.finished_at = min(out.finished_at or self.sampler.finished_at,
@@ -248,9 +314,13 @@ class _Run:
         if self.nemesis.errors and out.error is None:
             out.error = "the nemesis failed: " + "; ".join(self.nemesis.errors)
         try:
-            final = self.db.final_state(self.keys)
-        except (redis.RedisError, OSError) as exc:
+            final = self._final_state()
+        except (redis.RedisError, OSError, NodeError) as exc:  # NodeError: a group unsettled
             out.error = out.error or f"cannot read the final state from Redis: {exc}"
+            return
+        if final is None:  # embedded, and the driver never saw its job finish
+            if not (out.stalled or out.driver_failure):
+                out.error = out.error or "the driver exited without reaching its result"
             return
         out.final = final
         for dead in final.dead:
@@ -261,11 +331,14 @@ class _Run:
             "words": len(final.counts),
         })  # fmt: skip
 
+    def _final_state(self) -> FinalState | None:
+        return self.final if self.embedded else self.db.final_state(self.keys)
+
     def cleanup(self) -> None:
         """Leave nothing behind, whatever happened; each step runs even if one fails."""
         steps: list[Callable[[], object]] = [
             *(d.kill_group for d in self.drivers),
-            lambda: kill_ours(self.nemesis.pids, self.socket_path),
+            lambda: kill_ours(self.nemesis.pids, self.socket_path, self._sessions()),
             self.nemesis.release_all,
             self.sampler.stop,
             self.controller.stop,

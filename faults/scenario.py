@@ -28,7 +28,8 @@ from faults.errors import ScenarioError
 from faults.files import NAME, Dataset, FileSpec, Generated
 
 __all__ = [
-    "ACTIONS", "COMMIT", "FAULT_SYNTAX", "POINTS", "PROCESS_ACTIONS", "REDIS_ACTIONS",
+    "ACTIONS", "COMMIT", "FAULT_SYNTAX", "GROUP_ACTIONS", "NETWORK_ACTIONS", "ON_A_GROUP",
+    "POINTS", "PROCESS_ACTIONS", "PROCESS_ONLY_KINDS", "REDIS_ACTIONS",
     "Action", "Dataset", "Expect", "Fault", "FileSpec", "Generated", "Scenario", "Settings",
     "Trigger",
 ]  # fmt: skip
@@ -39,7 +40,18 @@ PROCESS_ACTIONS = k.names(k.PROCESS)
 """Done in or to the process that reached the trigger (see :mod:`faults.kinds`)."""
 REDIS_ACTIONS = k.names(k.REDIS)
 """Done by the controller on the Redis node while the triggering process waits."""
+NETWORK_ACTIONS = k.names(k.NETWORK)
+"""Done to the triggering process's links to Redis (through the run's proxy)."""
 ACTIONS = k.names()
+"""Every kind a single Redis node takes (what the generic families draw)."""
+GROUP_ACTIONS = k.names(group=True)
+"""Done by the controller to a replicated group (``settings.replicas`` > 0) only."""
+PROCESS_ONLY_KINDS = ("net-partition-primary",)
+"""Group kinds for local processes only: the split brain black-holes the primary's peer
+proxy, and a Docker group's nodes reach each other on their own network, not through it."""
+ON_A_GROUP = (*PROCESS_ACTIONS, *k.names(k.MACHINE), "redis-snapshot", *GROUP_ACTIONS)
+"""What a replicated scenario may hold: a single node's Redis kinds would hit the whole
+group at once, and the network kinds' proxy speaks to one address, not to Sentinels."""
 _FAULT = re.compile(
     r"^(?P<at>[a-z_.]+)(?:@(?P<task>\d+))?(?:#(?P<nth>\d+))?:(?P<do>[a-z-]+)"
     r"(?:=(?P<ms>\d+)(?:ms)?)?$"
@@ -139,6 +151,9 @@ class Fault:
         )
 
 
+MAX_REPLICAS = 4
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """Engine settings of the job (``persistence`` also configures the Redis node)."""
@@ -153,6 +168,18 @@ class Settings:
     chunk_bytes: int = 0
     """``wordcount run --chunk-size``: text files larger than this become byte-range tasks
     (0: one task per file)."""
+    embedded: bool = False
+    """The driver runs its own embedded Redis (no ``--redis-url``): Redis faults hit the
+    redis-server it started, and restarting it is the driver's job (issue 11, bug 3)."""
+    busy_ms: int = 0
+    """Redis's busy threshold (``busy-reply-threshold``; 0: Redis's default, 5 s). Past it
+    Redis answers every other client BUSY while a function runs: a low one shows a call
+    whose work is not bounded, at the cost of one batch's vocabulary (issue 11, bug 2)."""
+    replicas: int = 0
+    """0: one Redis node; N: a replicated group of a primary, N replicas and three
+    Sentinels (:mod:`faults.group_db`), which the engine reaches by its Sentinel URL."""
+    sync_replicas: int = 0
+    """``--sync-replicas``: a commit counts once this many replicas have it (0: no WAIT)."""
 
     def __post_init__(self) -> None:
         if self.claim_timeout_ms < 1 or self.max_attempts < 1 or self.bootstrap_batch < 1:
@@ -162,9 +189,24 @@ class Settings:
             )
         if self.chunk_bytes < 0:
             _fail(f"settings.chunk_bytes = {self.chunk_bytes}: use 0 (no split) or a size in bytes")
+        if self.busy_ms < 0 or (self.busy_ms and self.embedded):
+            _fail(f"settings.busy_ms = {self.busy_ms}: use 0 (Redis's default) or a threshold "
+                  "in ms, and only with an external Redis (embedded: false)")
         if self.split_on not in ("whitespace", "space"):
             _fail(f"settings.split_on = {self.split_on!r}: use 'whitespace' or 'space'")
+        self._check_replication()
         self.persistence_spec()
+
+    def _check_replication(self) -> None:
+        if not 0 <= self.replicas <= MAX_REPLICAS:
+            _fail(f"settings.replicas = {self.replicas}: use 0 (one Redis node) or 1 to "
+                  f"{MAX_REPLICAS} (a primary and that many replicas, e.g. 2)")
+        if not 0 <= self.sync_replicas <= self.replicas:
+            _fail(f"settings.sync_replicas = {self.sync_replicas}: use 0 (no WAIT) up to "
+                  f"settings.replicas ({self.replicas}); raise replicas to sync more")
+        if self.replicas and (self.embedded or self.busy_ms):
+            _fail(f"settings.replicas = {self.replicas} runs a group of ours: drop "
+                  "settings.embedded and settings.busy_ms (single-node settings)")
 
     def persistence_spec(self) -> Persistence:
         try:
@@ -216,9 +258,26 @@ class Scenario:
                 _fail(
                     f"task {index} does not exist: the dataset{chunks} has tasks 0..{n_tasks - 1}"
                 )
+        for fault in self.faults:
+            if fault.action.spec.draw.embedded_only and not self.settings.embedded:
+                _fail(f"fault {fault}: {fault.action.kind} kills the driver's own Redis while "
+                      "it restarts: set settings.embedded to true, or use redis-kill")
         has_csv = any(n.lower().endswith(".csv") for n in self.dataset.names())
         if has_csv and not self.settings.csv_column:
             _fail("the dataset has .csv files: set settings.csv_column to their text column")
+        self._check_group_faults()
+
+    def _check_group_faults(self) -> None:
+        """A group's kinds only with a group, and on a group only what makes sense there."""
+        replicas = self.settings.replicas
+        for fault in self.faults:
+            kind = fault.action.kind
+            if fault.action.spec.group and not replicas:
+                _fail(f"fault {fault}: {kind} needs a replicated group: set "
+                      "settings.replicas to 2 (this scenario has a single Redis node)")
+            if replicas and kind not in ON_A_GROUP:
+                _fail(f"fault {fault}: {kind} acts on a single Redis node, and settings."
+                      f"replicas = {replicas} makes a group: use {', '.join(GROUP_ACTIONS)}")
 
     def task_names(self) -> list[str]:
         """A name for each task of the job, in task order (see :meth:`Dataset.task_names`)."""

@@ -62,11 +62,14 @@ def to_data(scenario: Scenario) -> dict[str, Any]:
 
 
 def _settings_data(settings: Settings) -> dict[str, Any]:
-    """Every setting, but ``chunk_bytes`` only when splitting is on: the files saved before
-    it existed are then still canonical, and a file that splits says so visibly."""
+    """Every setting, but those added later (``chunk_bytes``, ``embedded``, ``busy_ms``,
+    ``replicas``, ``sync_replicas``) only when set: the
+    files saved before they existed are then still canonical, and a file that uses one says
+    so visibly."""
     data = dataclasses.asdict(settings)
-    if not settings.chunk_bytes:
-        del data["chunk_bytes"]
+    for name in ("chunk_bytes", "embedded", "busy_ms", "replicas", "sync_replicas"):
+        if not data[name]:
+            del data[name]
     return data
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import multiprocessing
+import os
 import queue
 import random
 import time
@@ -80,9 +81,10 @@ def _job(index: int, options: Options, deadline: float, out: Any) -> None:
     from faults.checker import check
     from faults.property import replay_command, save_failure
     from faults.runner import run_scenario
-    from faults.strategies import families
+    from faults.strategies import families_on
 
-    drawn = families()
+    parent = os.getppid()
+    drawn = families_on(options.backend)
     strategy = st.sampled_from(sorted(drawn)).flatmap(
         lambda name: st.tuples(st.just(name), drawn[name])
     )
@@ -92,7 +94,7 @@ def _job(index: int, options: Options, deadline: float, out: Any) -> None:
               suppress_health_check=list(HealthCheck), print_blob=False)  # fmt: skip
     @given(strategy)
     def soak(pair: tuple[str, Any]) -> None:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or os.getppid() != parent:  # time, or nobody reads
             raise _TimeUp
         family, scenario = pair
         outcome = run_scenario(scenario, options.backend, engine=options.engine)
@@ -117,6 +119,10 @@ def _job(index: int, options: Options, deadline: float, out: Any) -> None:
         if not isinstance(exc, _TimeUp) and "_TimeUp" not in repr(exc):
             out.put(Result(index, "harness", "unknown", None, (), (), 0.0,
                            (f"{type(exc).__name__}: {exc}"[:500],), None))  # fmt: skip
+    if os.getppid() != parent:
+        # The soak was killed: a full queue with no reader would block this process's exit
+        # for ever (a soak's job was found so, holding warm Redis nodes and a fork server).
+        out.cancel_join_thread()
 
 
 class Tally:

@@ -25,7 +25,7 @@ import dataclasses
 import time
 from typing import Any
 
-from hypothesis import Phase, given, settings
+from hypothesis import Phase, given, seed, settings
 
 from faults import scenario_json
 from faults.profiles import get as get_profile
@@ -116,13 +116,17 @@ def hunt(
     shrink_s: float = 120.0,
     label: str = "teeth",
     examples_factor: int = 1,
+    draw_seed: int | None = None,
 ) -> Hunt:
-    """Run the main property against ``engine`` (``module:factory``; ``None``: the real one)."""
+    """Run the main property against ``engine`` (``module:factory``; ``None``: the real one).
+
+    ``draw_seed`` replaces the derandomized ``ci`` draws (the same ones on every run, until
+    the strategies change) by those of that seed: how a hunt would fare after a change."""
     hunter = _Hunter(engine, backend, label, shrink_s)
     result = hunter.result
+    use = hunt_settings(profile, shrink=shrink, examples_factor=examples_factor)
     for family in FAMILIES:
-        _hunt_family(hunter, family, hunt_settings(profile, shrink=shrink,
-                                                   examples_factor=examples_factor))
+        _hunt_family(hunter, family, use, draw_seed)
         if result.failure is not None or result.error is not None:
             break
     result.total_s = hunter.elapsed()
@@ -132,12 +136,14 @@ def hunt(
     return result
 
 
-def _hunt_family(hunter: _Hunter, family: str, use: settings) -> None:
+def _hunt_family(hunter: _Hunter, family: str, use: settings, draw_seed: int | None) -> None:
     @use
     @given(scenario=families()[family])
     def main_property(scenario: Scenario) -> None:
         hunter(scenario)
 
+    if draw_seed is not None:  # an explicit seed wins over derandomize
+        main_property = seed(draw_seed)(main_property)
     result = hunter.result
     try:
         main_property()
@@ -155,3 +161,5 @@ def _from_group(result: Hunt, exc: BaseException) -> None:
         if isinstance(sub, ScenarioFailed):
             result.failure = sub
             return
+    if inner:  # say what failed, not only that it did (Flaky's message does not)
+        result.error = f"{result.error} [{'; '.join(f'{type(e).__name__}: {e}' for e in inner)}]"

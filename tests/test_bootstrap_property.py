@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import redis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import crashpoints as cp
@@ -27,6 +27,7 @@ from engine.job import BOOTSTRAP_BATCH_ENV, JobSettings, bootstrap
 from engine.keys import JobKeys
 from engine.session import WorkerSession, pack_pairs
 from engine.tasks import Task
+from faults.profiles import WITH_FIXTURES
 
 
 class DriverDied(Exception):
@@ -78,7 +79,7 @@ def _first_bootstrap(client: redis.Redis, keys: JobKeys, tasks: list[Task], die_
             client.restore(key, 0, value, replace=True)
 
 
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(suppress_health_check=WITH_FIXTURES)
 @given(
     n=st.integers(0, 12),
     batch=st.integers(1, 5),

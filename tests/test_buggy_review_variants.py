@@ -14,17 +14,25 @@ from pathlib import Path
 import pytest
 import redis
 from test_bounded_calls import rob_second_then_commit
+from variant_helpers import statuses_until_invalid
 
 from engine import worker as worker_module
 from engine.keys import JobKeys
 from engine.nodes.base import RedisNode
-from faults import scenario_json
 from faults.buggy_review import SCENARIOS, VARIANTS, SharedStageKey
 from faults.checker import check
 from faults.runner import run_scenario
 from faults.scenario import Dataset, FileSpec, Generated, Scenario
 
+pytestmark = pytest.mark.once  # the suite's power: once, whatever the backend
+
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+TRIES = {"unbounded_commit": 4, "shared_stage_key": 4, "embedded_restart_gives_up": 3}
+"""Runs of a variant's scenario until one is invalid. The old worker dies of BUSY only when
+another worker calls Redis during its long commit; whether the two commits overlap is up
+to the scheduler (on a quiet machine they often do not); so is whether a stopped worker
+renews its batch before the thief claims it all. The real engine passes every run of
+both (tests/test_faults_regressions.py)."""
 DATASET = Dataset(
     files=(FileSpec("one-word.txt", b"solo"), FileSpec("empty.txt", b"")),
     generated=Generated(seed=3, files=3, words=300, vocabulary=40),
@@ -56,10 +64,9 @@ def test_variant_fails_its_scenario(
     variant: str, redis_backend: str, redis_node_factory: Callable[..., RedisNode]
 ) -> None:
     path = SCENARIO_DIR / f"{SCENARIOS[variant]}.json"
-    scenario = scenario_json.load(path.read_text(encoding="utf-8"))
-    node = redis_node_factory(start=False, persistence=scenario.settings.persistence_spec())
-    outcome = run_scenario(scenario, node, engine=VARIANTS[variant])
-    assert check(outcome).status == "invalid", f"{variant} passed {path.name}"
+    verdicts = statuses_until_invalid(path, VARIANTS[variant], TRIES.get(variant, 1),
+                                      redis_node_factory)  # fmt: skip
+    assert verdicts[-1] == "invalid", f"{variant} passed {path.name} {len(verdicts)} time(s)"
 
 
 def test_shared_stage_key_is_spoiled_by_leftovers(

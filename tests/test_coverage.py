@@ -7,8 +7,12 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine import crashpoints as cp
+from engine.count import count_block
+from engine.tokenize import Tokenizer
 from faults import coverage
 from faults.history import History
 from faults.ledger import Ledger
@@ -164,3 +168,23 @@ def test_ledger_reports_covered_and_never_reached() -> None:
     assert "NEVER reached: " in text and "U+1680" in text
     assert "batch-bytes (not drawn:" in text
     assert "non-UTF-8 byte classes drawn: 1 of 8 (fe-ff 2)" in text
+
+
+_PIECES = st.sampled_from(["a", "B", "é", "ß", "Ä", "İ", "ǅ", "Σ", "日本", " ", "\t", "\n", "\r",
+                           "\u3000", "\u0085", "\x1c", "\u2028", "\xa0"])  # fmt: skip
+
+
+@given(
+    text=st.lists(_PIECES | st.text(max_size=3), max_size=40).map("".join),
+    junk=st.binary(max_size=4),
+    split_on=st.sampled_from(["whitespace", "space"]),
+)
+def test_lowered_distinct_words_are_those_of_the_lowered_text(
+    text: str, junk: bytes, split_on: str
+) -> None:
+    """coverage derives the distinct words with lower-casing from those without; that
+    equals splitting the lower-cased text, as the engine's reference does."""
+    data = text.encode("utf-8", "surrogatepass") + junk
+    tokenizer = Tokenizer(split_on, lower=True)  # type: ignore[arg-type]
+    task = coverage.Task("t.txt", data)
+    assert task.words(tokenizer) == set(count_block(data, tokenizer))

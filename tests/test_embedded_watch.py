@@ -8,7 +8,9 @@ answer for 60 s", and so did a Redis that exited on a full disk.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +19,11 @@ import pytest
 
 from engine.crashpoints import HOOK_ENV
 from engine.driver import RunOptions, run
-from engine.embedded import EmbeddedRedisError
+from engine.embedded import EmbeddedRedisError, EmbeddedWatch
 from engine.inputs import expand_inputs
 from engine.nodes import factory
 from engine.nodes.base import Persistence
+from engine.nodes.process import ProcessNode
 from engine.serial import count_tasks
 from engine.tokenize import Tokenizer
 
@@ -81,3 +84,36 @@ def test_an_embedded_redis_on_a_full_disk_stops_the_run_with_one_line(
         run(options)
     message = str(caught.value)
     assert "disk is full" in message and "\n" not in message, message
+
+
+def test_a_restart_that_fails_is_one_more_death_not_the_end() -> None:
+    """A server killed again while it starts (here: its port taken meanwhile, a real
+    start-up failure) used to end the run with exit 2; now the watch tries again."""
+    node = factory.embedded_node()
+    if not isinstance(node, ProcessNode):
+        pytest.skip("needs a local redis-server")
+    node.start()
+    watch = EmbeddedWatch(node)
+    watch.start()
+    blocker = socket.socket()
+    try:
+        watch.pause()  # so that the port is taken before the watch looks
+        node.kill()
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        blocker.bind((node.host, node.port))
+        blocker.listen()
+        watch.resume()
+        deadline = time.monotonic() + 30
+        while watch.failed_restarts == 0 and watch.error is None:
+            assert time.monotonic() < deadline, "the watch never tried to restart"
+            time.sleep(0.02)
+        blocker.close()
+        while watch.restarts == 0 and watch.error is None:
+            assert time.monotonic() < deadline, "the node never came back"
+            time.sleep(0.02)
+        assert watch.error is None, watch.error
+        assert node.client().ping()
+    finally:
+        blocker.close()
+        watch.stop()
+        node.close()

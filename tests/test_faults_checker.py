@@ -207,6 +207,20 @@ def test_liveness_after_the_last_fault() -> None:
     assert any("2.5 s after the last fault" in p for p in verdict.problems)
 
 
+def test_liveness_stretches_with_the_load_the_run_saw() -> None:
+    """A run on a busy machine gets a bound scaled by its recorded load factor, no more."""
+    outcome = good_outcome(liveness_s=2.0)
+    outcome.fired = [
+        FiredFault(0, Fault.parse("worker.after_read#1:hang"), "worker-1", "x", {}, 1.0, 1.0)
+    ]
+    outcome.finished_at, outcome.load_factor = 3.5, 1.5
+    assert check(outcome).status == "valid"  # 2.5 s late, within 2 s x 1.5
+    outcome.finished_at = 4.5
+    verdict = check(outcome)
+    assert verdict.status == "invalid"
+    assert any("x1.5 for the machine's load" in p for p in verdict.problems)
+
+
 def test_a_driver_that_gives_up_is_invalid() -> None:
     outcome = with_final(good_outcome(), job={"state": "ready"})
     outcome.driver_failure = "the driver exited with status 2: error: workers exhausted"
@@ -247,6 +261,30 @@ def test_data_lost_after_the_end_is_judged_from_what_the_driver_delivered() -> N
     assert verdict.status == "invalid" and verdict.words == (WordDiff("two", 3, 6),)
     outcome.drivers = [DriverRun(100, 0.0, 0.5, 86)]  # crashed: its output proves nothing
     assert check(outcome).status == "unknown"
+
+
+def test_a_rollback_after_the_driver_went_for_its_result_is_judged_from_its_output() -> None:
+    """Seen in a hunt: the driver found the job done and read its result; then Redis
+    came back from a snapshot with task 1 unacknowledged and the job 'ready'. The user
+    got the counts the driver read, so those are judged, not the rolled-back Redis."""
+    outcome = good_outcome()
+    outcome.history.add("ok", "driver-100", "result", {"job": "job-1"})
+    later = outcome.history.now() + 1.0
+    outcome.history.add("ok", "nemesis", "redis-kill",
+                        {"done_after": ["1-0"], "restart_at": later})  # fmt: skip
+    rolled_back = {"state": "ready", "tasks_done": "1", "tasks_failed": "0"}
+    with_final(outcome, job=rolled_back, done=frozenset({"1-0"}), counts={"one": 1, "two": 2})
+    assert check(outcome).status == "unknown"  # nothing delivered: nothing to judge
+    outcome.delivered = dict(TRUE_COUNTS)
+    assert check(outcome).status == "valid"
+    outcome.delivered = {**TRUE_COUNTS, "two": 2}
+    assert check(outcome).status == "invalid"
+    before = good_outcome()  # the same rollback before any driver found the job done
+    before.history.add("ok", "nemesis", "redis-kill",
+                       {"done_after": ["1-0"], "restart_at": later})  # fmt: skip
+    with_final(before, job=rolled_back, done=frozenset({"1-0"}), counts={"one": 1, "two": 2})
+    before.delivered = dict(TRUE_COUNTS)
+    assert check(before).status == "invalid"  # an unfinished job is the engine's failure
 
 
 def test_an_acknowledged_entry_of_no_task_is_invalid_not_a_crash() -> None:

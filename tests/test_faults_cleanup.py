@@ -4,12 +4,14 @@ interrupted by Ctrl-C in the middle of the job."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Collection
 from pathlib import Path
 
 import psutil
 import pytest
 
-from faults import runner
+from faults import runner, warm, zygote
 from faults.agent import CONTROLLER_ENV
 from faults.checker import check
 from faults.runner import run_scenario
@@ -30,23 +32,30 @@ def messy_scenario() -> Scenario:
     )
 
 
-def run_processes(marker: str) -> list[str]:
-    """Processes anywhere whose environment names this run's controller."""
+def run_processes(marker: str, sessions: Collection[int]) -> list[str]:
+    """Processes anywhere whose environment names this run's controller, or that live in
+    a session one of its drivers opened (a driver forked by the fork server, and workers
+    forked by a driver, show the environment of the process they were forked from)."""
     found = []
     for proc in psutil.process_iter(["pid", "name"]):
         try:
-            if proc.environ().get(CONTROLLER_ENV) == marker and proc.status() != "zombie":
+            ours = proc.environ().get(CONTROLLER_ENV) == marker
+            ours = ours or os.getsid(proc.info["pid"]) in sessions
+            if ours and proc.status() != "zombie":
                 found.append(f"{proc.info['name']} (pid {proc.info['pid']})")
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
             continue
     return found
 
 
 def live_children() -> set[int]:
+    """Live descendants of this process, but for what outlives runs on purpose: the driver
+    fork server (its children, the drivers, are counted) and the warm Redis nodes."""
+    kept = {zygote.server_pid()} | {getattr(node, "pid", None) for node in warm.POOL.idle()}
     return {
         child.pid
         for child in psutil.Process().children(recursive=True)
-        if child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+        if child.is_running() and child.status() != psutil.STATUS_ZOMBIE and child.pid not in kept
     }
 
 
@@ -56,7 +65,7 @@ def test_no_process_of_a_run_remains() -> None:
     verdict = check(outcome)
     assert verdict.status == "valid", verdict.problems
     assert {str(f.fault) for f in outcome.fired} == {str(f) for f in messy_scenario().faults}
-    assert run_processes(outcome.marker) == []
+    assert run_processes(outcome.marker, [d.pid for d in outcome.drivers]) == []
     assert live_children() - before == set(), "a driver, worker or redis-server survived"
     assert not Path(outcome.marker).parent.exists(), "the temp dir was left behind"
 
@@ -65,10 +74,12 @@ def test_an_interrupted_run_cleans_up(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C once the workers are busy: the KeyboardInterrupt goes through, after the
     cleanup."""
     seen: dict[str, str] = {}
+    drivers: list[int] = []
     release = runner._Run._release_stragglers
 
     def interrupt_once_busy(self: runner._Run) -> None:
         seen["marker"] = self.socket_path
+        drivers[:] = [d.pid for d in self.outcome.drivers]
         if len(self.history.select("deliver")) >= 2:
             raise KeyboardInterrupt
         release(self)
@@ -77,6 +88,7 @@ def test_an_interrupted_run_cleans_up(monkeypatch: pytest.MonkeyPatch) -> None:
     before = live_children()
     with pytest.raises(KeyboardInterrupt):
         run_scenario(messy_scenario(), "process")
-    assert run_processes(seen["marker"]) == []
+    assert drivers, "no driver was started"
+    assert run_processes(seen["marker"], drivers) == []
     assert live_children() - before == set()
     assert not Path(seen["marker"]).parent.exists()

@@ -9,13 +9,14 @@ of a test; each example has its own job.
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 
 from engine.nodes.base import RedisNode
 from faults.flow.checker import check
 from faults.flow.runner import PERSISTENCE, run_flow_scenario
 from faults.flow.scenario import FlowScenario
 from faults.flow.strategies import scenarios
+from faults.profiles import WITH_FIXTURES
 
 
 def verdict(scenario: FlowScenario, node: RedisNode, executor: str | None = None) -> list[str]:
@@ -32,7 +33,7 @@ def flow_node(redis_node_factory) -> RedisNode:  # type: ignore[no-untyped-def]
     return node
 
 
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(suppress_health_check=WITH_FIXTURES)
 @given(scenario=scenarios())
 def test_generated_programs_under_faults(flow_node: RedisNode, scenario: FlowScenario) -> None:
     problems = verdict(scenario, flow_node)

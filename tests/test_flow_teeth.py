@@ -18,7 +18,7 @@ from faults.flow.buggy import VARIANTS
 from faults.flow.runner import PERSISTENCE
 from faults.flow.teeth import hunt
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.once]
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ def _reduce_commit(s: MapReduceSession, entry: Entry, pairs: dict[bytes, int],
     payload = pack_scored(words, pa.array(list(pairs.values()), pa.int64()))
     digest = digest if digest is not None else outputs_digest(s.records())
     return s.fcall("mr_reduce_commit",
-                   [k.reduces, k.job, k.counts, k.reduced, k.map_outputs],
+                   [k.reduces, k.job, k.counts, k.reduced, k.map_outputs, k.applying],
                    [GROUP, s.consumer, entry.entry_id, entry.fields["partition"], payload,
                     digest, 0])  # fmt: skip
 

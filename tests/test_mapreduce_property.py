@@ -13,10 +13,11 @@ from pathlib import Path
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 
 from engine import crashpoints as cp
 from faults import scenario_json
+from faults.profiles import WITH_FIXTURES
 from faults.property import holds
 from faults.scenario import Action, Fault, Scenario, Settings, Trigger
 from faults.strategies import (
@@ -29,6 +30,9 @@ from faults.strategies import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 ENGINE = "engine.mapreduce.engine:engine"
+SMALL_PARTS = "engine.mapreduce.engine:small_parts"
+"""Reduce commits staged and applied in up to 8 parts (of 3 words or more): the drawn
+inputs reach the crash points between parts (``reduce.mid_stage``, ``reduce.mid_apply``)."""
 WORKER_ACTIONS = ("crash", "slow", "raise", "hang")
 REDIS_ACTIONS = ("redis-wipe", "redis-kill", "redis-pause", "redis-snapshot")
 REDIS_POINTS = (*cp.MAPREDUCE, cp.DRIVER_BOOTSTRAP)
@@ -92,10 +96,10 @@ def _examples() -> int:
     return current if current > 40 else min(current, 10)
 
 
-@settings(max_examples=_examples(), suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(scenario=mr_scenarios())
-def test_mapreduce_under_faults(scenario: Scenario, redis_backend: str) -> None:
-    holds(scenario, redis_backend, engine=ENGINE, label="mapreduce")
+@settings(max_examples=_examples(), suppress_health_check=WITH_FIXTURES)
+@given(scenario=mr_scenarios(), engine=st.sampled_from((ENGINE, SMALL_PARTS)))
+def test_mapreduce_under_faults(scenario: Scenario, engine: str, redis_backend: str) -> None:
+    holds(scenario, redis_backend, engine=engine, label="mapreduce")
 
 
 def test_reducers_stopped_by_faults_are_excused(redis_backend: str) -> None:

@@ -198,7 +198,7 @@ def test_resume_with_other_workers_keeps_the_layout_and_stream_jobs_conflict(
         MapReduceEngine(str(tmp_path)).bootstrap(redis_client, stream, job.settings, job.tasks)
 
 
-def test_large_partitions_are_staged_then_committed_at_once(
+def test_large_partitions_are_staged_committed_and_applied(
     job: Job, corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from engine.mapreduce import payload

@@ -1,8 +1,11 @@
 """A stateful model of the MapReduce mode on a real Redis: two workers take map and reduce
 steps in any order while intermediate files are damaged or deleted, Redis is wiped (and
-the driver bootstraps again) and the driver restarts. After every step each word in the
-sorted set must already have its final count, and the job hash must agree with the done
-set; at the end, the job finished by one worker must equal the serial count."""
+the driver bootstraps again), the driver restarts, and a worker dies at a crash point of
+its reduce commit, which is staged and applied 3 words per call (between two staged parts,
+before the commit, between two applied parts). After every step each word in the sorted
+set must already have its final count, the job hash must agree with the done set and with
+the ledger of applications in flight; at the end, the job finished by one worker must
+equal the serial count."""
 
 from __future__ import annotations
 
@@ -15,13 +18,21 @@ from pathlib import Path
 import hypothesis.strategies as st
 import pytest
 import redis
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from test_mapreduce_run import Job, _counts, _serial
 
+from engine import crashpoints as cp
 from engine.mapreduce.worker import MapReduceWorker
+from faults.profiles import WITH_FIXTURES
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+PAIRS_PER_CALL = 3
+COMMIT_POINTS = (cp.REDUCE_MID_STAGE, cp.REDUCE_BEFORE_COMMIT, cp.REDUCE_MID_APPLY)
+
+
+class Died(Exception):
+    """A worker died at a crash point (its step stops there; it never runs again)."""
 
 
 def _files(where: Path, seed: int) -> Path:
@@ -40,10 +51,15 @@ class MapReduceModel(RuleBasedStateMachine):
         super().__init__()
         self.where = Path(tempfile.mkdtemp(prefix="mr-stateful-"))
         self.data = _files(self.where, secrets.randbelow(1000))
-        self.job = Job(self.client, "mrsm-" + secrets.token_hex(4), self.data, self.where / "im")
-        self.workers = [self.job.worker, MapReduceWorker(self.client, self.job.keys.job_id)]
-        self.workers[1].settings = self.job.settings
+        self.job = Job(self.client, "mrsm-" + secrets.token_hex(4), self.data, self.where / "im",
+                       claim_ms=300)  # fmt: skip
+        self.workers = [self._worker(), self._worker()]
         self.final = _serial(self.data)
+
+    def _worker(self) -> MapReduceWorker:
+        worker = MapReduceWorker(self.client, self.job.keys.job_id, max_pairs=PAIRS_PER_CALL)
+        worker.settings = self.job.settings
+        return worker
 
     @rule(which=st.integers(0, 1), steps=st.integers(1, 4))
     def work(self, which: int, steps: int) -> None:
@@ -53,6 +69,25 @@ class MapReduceModel(RuleBasedStateMachine):
             if phase is None or phase.finished:
                 return
             worker.step(phase)
+
+    @rule(which=st.integers(0, 1), point=st.sampled_from(COMMIT_POINTS), nth=st.integers(1, 3))
+    def dies_in_a_reduce_commit(self, which: int, point: str, nth: int) -> None:
+        """The worker works until it dies at the ``nth`` time it reaches ``point`` (or has
+        taken 6 steps); a new worker, under another name, takes its place."""
+        seen = [0]
+
+        def hook(name: str, context: dict[str, object]) -> None:
+            seen[0] += name == point
+            if name == point and seen[0] == nth:
+                raise Died(point)
+
+        cp.install(hook)
+        try:
+            self.work(which, 6)
+        except Died:
+            self.workers[which] = self._worker()
+        finally:
+            cp.install(None)
 
     @precondition(lambda self: self.job.directory.exists())
     @rule(pick=st.integers(0, 50), delete=st.booleans())
@@ -82,14 +117,20 @@ class MapReduceModel(RuleBasedStateMachine):
         assert not wrong
 
     @invariant()
+    def ledger_agrees_with_job_hash(self) -> None:
+        applying = int(self.client.hget(self.job.keys.job, "applying") or 0)
+        assert self.client.hlen(self.job.keys.applying) == applying
+
+    @invariant()
     def job_counters_agree_with_done_set(self) -> None:
         done = self.client.scard(self.job.keys.done)
         assert int(self.client.hget(self.job.keys.job, "tasks_done") or 0) == done
 
     def teardown(self) -> None:
         try:
-            self.job.worker.run()
+            self.workers[0].run()
             assert _counts(self.client, self.job.keys) == self.final
+            assert self.client.hget(self.job.keys.job, "state") == b"done"
         finally:
             shutil.rmtree(self.where, ignore_errors=True)
 
@@ -103,7 +144,7 @@ def model(redis_client: redis.Redis) -> type[MapReduceModel]:
 def test_mapreduce_model(model: type[MapReduceModel]) -> None:
     limits = settings(max_examples=min(settings.default.max_examples, 15),
                       stateful_step_count=min(settings.default.stateful_step_count, 20),
-                      suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+                      suppress_health_check=WITH_FIXTURES)  # fmt: skip
     test = model.TestCase
     test.settings = limits
     test().runTest()

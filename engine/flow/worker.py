@@ -57,20 +57,6 @@ def load_executor(spec: str | None = None) -> Executor:
     return factory()
 
 
-def is_flow_job(client: redis.Redis, job_id: str, wait_s: float) -> bool:
-    """Whether ``job_id`` is a dataflow job, waiting up to ``wait_s`` for it to appear
-    (``False`` if it does not: the word-count worker then reports the missing job)."""
-    store = FlowStore(client, job_id)
-    give_up = time.monotonic() + wait_s
-    while True:
-        kind, settings = store.call(lambda: client.hmget(store.keys.job, "kind", "settings"))
-        if kind is not None or settings is not None:
-            return bool(kind == b"flow")
-        if time.monotonic() > give_up:
-            return False
-        time.sleep(POLL_S)
-
-
 class FlowWorker:
     """One consumer of a dataflow job's task stream."""
 

@@ -9,6 +9,11 @@ same map twice records it once. Reduce tasks appear (one stream entry per partit
 every map task is recorded or dead-lettered. A reduce commit acknowledges its entry and
 SETS (ZADD) the final count of each word of its partition, once, and only while the map
 outputs it merged are still the recorded ones; a repeated or stale commit changes nothing.
+No call does unbounded work (Redis answers nobody else meanwhile, and BUSY past its busy
+threshold): a partition of more words than one call may take is staged first, in parts
+(stage), and the commit records the staging hash in the job's ledger of applications in
+flight (job field 'applying' > 0); apply then sets one part's counts per call and deletes
+that part in the same call. The job finishes only when no application is in flight.
 ]]
 
 local function now_ms()
@@ -56,8 +61,8 @@ local function finish_if_complete(job, maps)
   if state ~= 'ready' or settled < n then
     return state
   end
-  local f = redis.call('HMGET', job, 'n_reduces', 'reduces_done', 'tasks_failed')
-  if (tonumber(f[2]) or 0) < (tonumber(f[1]) or 0) then
+  local f = redis.call('HMGET', job, 'n_reduces', 'reduces_done', 'tasks_failed', 'applying')
+  if (tonumber(f[2]) or 0) < (tonumber(f[1]) or 0) or (tonumber(f[4]) or 0) > 0 then
     return state
   end
   local final = 'done'
@@ -147,24 +152,46 @@ local function map_commit(keys, args)
   return {1, fresh}
 end
 
---[[ reduce_commit: acknowledge a reduce task and set its words' final counts.
-KEYS: reduces, job, counts, reduced, maps, then the staging hash if any.
-ARGV: group, consumer, entry id, partition, msgpack {c, w, ...} (ZADD's order), outputs digest,
-      staged parts (0: none). Returns {1, first time?} or {0, reason}. ]]
-local function reduce_commit(keys, args)
-  local reduces, job, counts, reduced, maps = keys[1], keys[2], keys[3], keys[4], keys[5]
-  local ok, pairs = pcall(cmsgpack.unpack, args[5])
+-- Decode and validate {c1, w1, c2, w2, ...} (ZADD's own order): counts positive integers,
+-- words non-empty strings. Returns the array, or nil and what is wrong.
+local function scored_pairs(packed)
+  local ok, pairs = pcall(cmsgpack.unpack, packed)
   if not ok or type(pairs) ~= 'table' or #pairs % 2 ~= 0 then
-    return invalid('the word counts are not a msgpack array of pairs')
+    return nil, 'the word counts are not a msgpack array of pairs'
   end
   for i = 1, #pairs, 2 do  -- ZADD must not fail half-way: check every pair first
     local count, word = pairs[i], pairs[i + 1]
     if type(count) ~= 'number' or count < 1 or count ~= math.floor(count) then
-      return invalid('the count of item ' .. i .. ' is not a positive integer')
+      return nil, 'the count of item ' .. i .. ' is not a positive integer'
     end
     if type(word) ~= 'string' or word == '' then
-      return invalid('item ' .. (i + 1) .. ' is not a non-empty word')
+      return nil, 'item ' .. (i + 1) .. ' is not a non-empty word'
     end
+  end
+  return pairs
+end
+
+local function zadd_all(counts, pairs)
+  for i = 1, #pairs, 2000 do  -- the pairs are ZADD's arguments already: score, member
+    redis.call('ZADD', counts, unpack(pairs, i, math.min(i + 1999, #pairs)))
+  end
+end
+
+--[[ reduce_commit: acknowledge a reduce task and set its words' final counts: inline, or,
+for a partition staged in parts (stage), by recording its staging hash in the ledger for
+apply. KEYS: reduces, job, counts, reduced, maps, ledger, then the staging hash if any.
+ARGV: group, consumer, entry id, partition, msgpack {c, w, ...} (ZADD's order), outputs
+digest, staged parts (0: none). Returns {1, first time?} or {0, reason}. ]]
+local function reduce_commit(keys, args)
+  local reduces, job, counts, reduced, maps = keys[1], keys[2], keys[3], keys[4], keys[5]
+  local ledger, staging = keys[6], keys[7]
+  local pairs, err = scored_pairs(args[5])
+  if not pairs then
+    return invalid(err)
+  end
+  local staged = tonumber(args[7]) or 0
+  if (staged > 0) ~= (staging ~= nil) then
+    return invalid('a staged part count needs exactly one staging hash')
   end
   if not owned(reduces, args[1], args[2], args[3]) then
     return {0, 'not-owner'}
@@ -176,9 +203,15 @@ local function reduce_commit(keys, args)
   if outputs_digest(maps) ~= args[6] then
     return {0, 'maps-changed'}
   end
-  local staged = tonumber(args[7]) or 0
-  if staged > 0 and redis.call('HLEN', keys[6]) ~= staged then
-    return {0, 'stage-incomplete'}
+  if staged > 0 then  -- exactly parts 1..n, all there (a rollback may have lost some)
+    if redis.call('HLEN', staging) ~= staged then
+      return {0, 'stage-incomplete'}
+    end
+    for i = 1, staged do
+      if redis.call('HEXISTS', staging, tostring(i)) ~= 1 then
+        return {0, 'stage-incomplete'}
+      end
+    end
   end
   -- Validation is over: from here on every step writes.
   redis.call('XACK', reduces, args[1], args[3])
@@ -186,30 +219,58 @@ local function reduce_commit(keys, args)
   if first == 1 then
     redis.call('HINCRBY', job, 'reduces_done', 1)
   end
-  for i = 1, #pairs, 2000 do  -- the pairs are ZADD's arguments already: score, member
-    redis.call('ZADD', counts, unpack(pairs, i, math.min(i + 1999, #pairs)))
-  end
-  if staged > 0 then  -- each field: one part, a word-first msgpack array (wc_stage)
-    local rows = redis.call('HGETALL', keys[6])
-    for j = 2, #rows, 2 do
-      local part = cmsgpack.unpack(rows[j])
-      local batch = {}
-      for i = 1, #part, 2 do  -- ZADD 1,000 at a time: one call per word took twice as long
-        batch[#batch + 1] = part[i + 1]
-        batch[#batch + 1] = part[i]
-        if #batch >= 2000 then
-          redis.call('ZADD', counts, unpack(batch))
-          batch = {}
-        end
-      end
-      if #batch > 0 then
-        redis.call('ZADD', counts, unpack(batch))
-      end
-    end
-    redis.call('DEL', keys[6])
+  zadd_all(counts, pairs)
+  if staged > 0 then
+    redis.call('PERSIST', staging)
+    redis.call('HSET', ledger, staging, staged)
+    redis.call('HINCRBY', job, 'applying', 1)
   end
   finish_if_complete(job, maps)
   return {1, first}
+end
+
+--[[ stage: store part `number` of a reduce task's counts, {c, w, ...} as the commit takes
+them, in the attempt's own staging hash. Idempotent; refused once the task is not this
+consumer's. KEYS: reduces, staging hash. ARGV: group, consumer, entry id, part number,
+msgpack, ttl ms. Returns 1 if stored. ]]
+local function stage(keys, args)
+  local pairs, err = scored_pairs(args[5])
+  if not pairs then
+    return invalid(err)
+  end
+  if not owned(keys[1], args[1], args[2], args[3]) then
+    return 0
+  end
+  redis.call('HSET', keys[2], args[4], args[5])
+  redis.call('PEXPIRE', keys[2], tonumber(args[6]) or 86400000)
+  return 1
+end
+
+--[[ apply: set the counts of one staged part of a committed reduce task and delete the
+part, so each part is applied once whoever calls (the committing worker, or any other if
+it died). KEYS: job, ledger, counts, staging hash, maps. Returns the parts left (0: done,
+or not an application in flight). ]]
+local function apply(keys, args)
+  local job, ledger, counts, staging = keys[1], keys[2], keys[3], keys[4]
+  local nparts = tonumber(redis.call('HGET', ledger, staging))
+  if not nparts then
+    return 0
+  end
+  for i = 1, nparts do
+    local part = redis.call('HGET', staging, tostring(i))
+    if part then
+      zadd_all(counts, cmsgpack.unpack(part))  -- validated when staged
+      redis.call('HDEL', staging, tostring(i))
+      break
+    end
+  end
+  local left = redis.call('HLEN', staging)
+  if left == 0 then
+    redis.call('HDEL', ledger, staging)
+    redis.call('HINCRBY', job, 'applying', -1)
+    finish_if_complete(job, keys[5])
+  end
+  return left
 end
 
 --[[ redo_map: a committed map's output is lost or corrupt. If its record is still the
@@ -268,3 +329,5 @@ redis.register_function('mr_reduce_commit', reduce_commit)
 redis.register_function('mr_redo_map', redo_map)
 redis.register_function('mr_dead_letter', dead_letter)
 redis.register_function('mr_release', release)
+redis.register_function('mr_stage', stage)
+redis.register_function('mr_apply', apply)

@@ -94,28 +94,52 @@ def commit(
     worker: MapReduceWorker, entry: Entry, partition: int, merged: tuple[Any, Any],
     digest: str, ctx: dict[str, Any],
 ) -> str:  # fmt: skip
-    """Commit the merged counts; the refusal reason, or "" if accepted."""
+    """Commit the merged counts; the refusal reason, or "" if accepted.
+
+    Up to ``worker.max_pairs`` words go inline in the commit; more are staged in parts of
+    that size first (a hash of this attempt alone), and, once the commit has recorded
+    them, applied one bounded call per part: no call does unbounded work.
+    """
     session, keys = worker.session, worker.keys
     words, counts = merged  # sorted by (count, word) already
     del merged
-    stage_key = keys.stage(f"r{entry.entry_id}")
-    staged = 0
-    if len(words) > payload.MAX_PAIRS_PER_CALL:
-        parts = payload.staged_parts(words, counts)
-        for number, part in enumerate(parts, start=1):
-            if not session.stage(stage_key, entry.entry_id, number, part):
-                return "not-owner"
-        staged, inline = len(parts), array_header(0)
+    step = worker.max_pairs or payload.MAX_PAIRS_PER_CALL
+    if worker.max_parts:
+        step = max(step, -(-len(words) // worker.max_parts))
+    stage_key, staged, inline = None, 0, array_header(0)
+    if len(words) > step:
+        stage_key = session.stage_key(entry.entry_id)
+        staged = _stage(worker, entry, stage_key, payload.staged_parts(words, counts, step), ctx)
+        if staged == 0:
+            session.unstage(stage_key)
+            return "not-owner"
     else:
         inline = payload.pack_scored(words, counts)
+    del words, counts
     cp.reach(cp.REDUCE_BEFORE_COMMIT, **ctx)
     fkeys = [keys.reduces, keys.job, keys.counts, keys.reduced, keys.map_outputs,
-             *([stage_key] if staged else [])]  # fmt: skip
+             keys.applying, *([stage_key] if stage_key else [])]  # fmt: skip
     args = [GROUP, session.consumer, entry.entry_id, partition, inline, digest, staged]
     reply = session.fcall("mr_reduce_commit", fkeys, args)
-    accepted = int(reply[0]) == 1
-    if accepted:
-        worker.stats.reduces += 1
-        return ""
-    worker.stats.refused += 1
-    return str(reply[1].decode() if isinstance(reply[1], bytes) else reply[1])
+    if int(reply[0]) != 1:
+        if stage_key is not None:
+            session.unstage(stage_key)
+        worker.stats.refused += 1
+        return str(reply[1].decode() if isinstance(reply[1], bytes) else reply[1])
+    if stage_key is not None:
+        session.apply_all(stage_key, lambda: cp.reach(cp.REDUCE_MID_APPLY, **ctx))
+    worker.stats.reduces += 1
+    return ""
+
+
+def _stage(
+    worker: MapReduceWorker, entry: Entry, stage_key: str, parts: list[bytes],
+    ctx: dict[str, Any],
+) -> int:  # fmt: skip
+    """Stage every part; their number, or 0 if the task stopped being ours."""
+    for number, part in enumerate(parts, start=1):
+        if not worker.session.stage(stage_key, entry.entry_id, number, part):
+            return 0
+        if number < len(parts):
+            cp.reach(cp.REDUCE_MID_STAGE, **ctx)
+    return len(parts)

@@ -11,10 +11,11 @@ held when it died is stolen once idle for the claim timeout.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,12 @@ import redis
 
 from engine import crashpoints as cp
 from engine.errors import InputError, JobNotFoundError
+from engine.heartbeat import Heartbeat
 from engine.inputs import BLOCK_BYTES, iter_blocks
 from engine.job import JobSettings, read_job
 from engine.keys import GROUP, JobKeys
 from engine.mapreduce import files, mapcount
+from engine.mapreduce.liveness import LivenessSession
 from engine.mapreduce.session import Entry, MapReduceSession, Phase
 from engine.session import GroupMissingError
 from engine.tasks import Task
@@ -57,19 +60,36 @@ class MapReduceWorker:
         consumer: str | None = None,
         deadline_s: float = 60.0,
         wait_for_job_s: float = 30.0,
+        max_pairs: int = 0,
+        max_parts: int = 0,
         **_: Any,
     ) -> None:
         self.keys = JobKeys(job_id)
         self.session = MapReduceSession(client, self.keys, deadline_s=deadline_s)
+        self.liveness = LivenessSession(self.session)
+        self.heartbeat: Heartbeat | None = None
         if consumer:
             self.session.consumer = consumer
         self.wait_for_job_s = wait_for_job_s
         self.settings = JobSettings()
         self.stats = MapReduceStats()
+        self.max_pairs = max_pairs
+        """Word counts per Redis call of a reduce commit (0: ``payload.MAX_PAIRS_PER_CALL``)."""
+        self.max_parts = max_parts
+        """If set, parts per reduce commit at most (larger parts rather than more)."""
 
     def run(self) -> MapReduceStats:
-        """Work until the job is finished."""
+        """Work until the job is finished, saying so in a liveness key meanwhile."""
         self.settings = self._wait_for_job()
+        self.heartbeat = Heartbeat(self.liveness, self.settings.claim_timeout_ms)
+        self.heartbeat.start()
+        try:
+            return self._work()
+        finally:
+            self.heartbeat.stop()
+            self.heartbeat = None
+
+    def _work(self) -> MapReduceStats:
         while True:
             try:
                 phase = self.session.phase()
@@ -90,12 +110,32 @@ class MapReduceWorker:
         if phase.reducing:
             entry = self.session.take(self.keys.reduces, timeout, None)
             if entry is not None:
-                self.reduce(entry, phase)
+                with self._held(self.keys.reduces, entry):
+                    self.reduce(entry, phase)
+            elif phase.applying:  # a reducer died between its commit and its last part
+                self.session.apply_pending()
             return entry is not None
         entry = self.session.take(self.keys.tasks, timeout, max(10, min(50, timeout // 2)))
         if entry is not None:
-            self.map(entry, phase)
+            with self._held(self.keys.tasks, entry):
+                self.map(entry, phase)
         return entry is not None
+
+    @contextlib.contextmanager
+    def _held(self, stream: str, entry: Entry) -> Iterator[None]:
+        """The heartbeat renews ``entry``'s claim while the task runs (a worker stepped
+        by hand, without :meth:`run`, has no heartbeat: its renewer alone keeps it)."""
+        beat = self.heartbeat
+        if beat is None:
+            yield
+            return
+        self.liveness.streams[entry.entry_id] = stream
+        beat.hold([entry.entry_id])
+        try:
+            yield
+        finally:
+            beat.release([entry.entry_id])
+            self.liveness.streams.pop(entry.entry_id, None)
 
     def _wait_for_job(self) -> JobSettings:
         give_up = time.monotonic() + self.wait_for_job_s

@@ -150,6 +150,20 @@ def wait_ready(
         time.sleep(0.02)
 
 
+def settle(group: str, what: str, check: Callable[[], bool], timeout_s: float) -> None:
+    """Poll ``check`` until true (a Redis or socket error counts as not yet); a NodeError
+    naming ``group`` and ``what`` after ``timeout_s``. For groups of nodes that must agree
+    (replicas in sync, Sentinels, cluster nodes) before a test or a run may use them."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with contextlib.suppress(redis.RedisError, OSError):
+            if check():
+                return
+        if time.monotonic() > deadline:
+            raise NodeError(f"{group} did not settle: {what} within {timeout_s:.0f} s")
+        time.sleep(0.05)
+
+
 def tail(text: str, lines: int = 15) -> str:
     """The end of a log, indented, for an error message."""
     kept = text.strip().splitlines()[-lines:]

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, TypeVar
 
@@ -92,8 +92,12 @@ class ProcessNode(ManagedNode):
         persistence: Persistence = Persistence(),  # noqa: B008 - frozen, so sharing is safe
         binary: str | None = None,
         host: str = "127.0.0.1",
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.binary = require_redis_server(binary)
+        self.extra_args = tuple(extra_args)
+        """More ``redis-server`` options (never secrets: they show in ps), such as
+        ``--cluster-enabled yes`` for a member of a Redis Cluster."""
         self._init_identity(
             host=host, port=port, password=password, data_dir=data_dir, persistence=persistence
         )
@@ -121,7 +125,7 @@ class ProcessNode(ManagedNode):
                 try:
                     self._launch()
                     break
-                except _PortTakenError:
+                except PortTakenError:
                     if not self._may_move or attempt == 2:
                         raise
                     self.port = free_port(self.host)  # lost a race for the port we picked
@@ -137,7 +141,7 @@ class ProcessNode(ManagedNode):
             bind=self.host,
             data_dir=str(self.data_dir),
             persistence=self.persistence,
-        )
+        ) + list(self.extra_args)
         with open(self.log_path, "ab") as log:
             log.write(f"--- wordcount: starting on port {self.port}\n".encode())
             log.flush()
@@ -149,7 +153,7 @@ class ProcessNode(ManagedNode):
         except (NodeError, redis.RedisError) as exc:
             self.kill()
             if "Address already in use" in self._log_since(offset):
-                raise _PortTakenError(f"port {self.port} is in use: pick another") from None
+                raise PortTakenError(f"port {self.port} is in use: pick another") from None
             if isinstance(exc, NodeError):
                 raise
             message = f"Redis started but then failed ({exc}). {self._describe(offset)}"
@@ -158,7 +162,7 @@ class ProcessNode(ManagedNode):
             probe.close()
         if server_pid != self._proc.pid:
             self.kill()
-            raise _PortTakenError(f"another Redis answers on port {self.port}: pick another")
+            raise PortTakenError(f"another Redis answers on port {self.port}: pick another")
 
     def _log_since(self, offset: int) -> str:
         try:
@@ -239,7 +243,7 @@ class ProcessNode(ManagedNode):
                     remove_tree(self.data_dir)
 
 
-class _PortTakenError(NodeError):
+class PortTakenError(NodeError):
     """Start failed because something else holds the port."""
 
 

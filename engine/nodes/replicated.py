@@ -26,7 +26,7 @@ import redis
 from engine.errors import NodeError
 from engine.functions import Library
 from engine.nodes.base import Persistence, RedisNode
-from engine.nodes.common import new_password
+from engine.nodes.common import new_password, settle
 from engine.nodes.factory import Backend, make_node
 from engine.nodes.sentinel import SentinelProcess
 from engine.sentinel_url import SentinelAddress
@@ -50,15 +50,7 @@ class Sentinel(Protocol):
 
 
 def _wait_for(what: str, check: Callable[[], bool], timeout_s: float = SETTLE_TIMEOUT_S) -> None:
-    """Poll ``check`` until true; a NodeError naming ``what`` after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        with contextlib.suppress(redis.RedisError, OSError):
-            if check():
-                return
-        if time.monotonic() > deadline:
-            raise NodeError(f"the replicated group did not settle: {what} within {timeout_s:.0f} s")
-        time.sleep(0.05)
+    settle("the replicated group", what, check, timeout_s)
 
 
 class ReplicatedGroup(RedisNode):
@@ -168,6 +160,7 @@ class ReplicatedGroup(RedisNode):
             for node in self.nodes:
                 node.start()
             primary = self.nodes[0]
+            self._announce(primary)  # a demoted primary must reach its new master too
             Library(primary.client(socket_timeout=5)).load()
             for node in self.nodes[1:]:
                 self._follow(node, 0)
@@ -195,15 +188,24 @@ class ReplicatedGroup(RedisNode):
         finally:
             client.close()
 
-    def _follow(self, node: RedisNode, primary: int) -> None:
-        """Make ``node`` a replica of node ``primary`` (with the shared password), announcing
-        itself at its peer address."""
+    def _announce(self, node: RedisNode) -> None:
+        """Give ``node`` the shared password for its master and its peer address to
+        announce: every node, the first primary too, which the Sentinels may demote (a
+        split brain healed) without anyone calling :meth:`_follow` on it."""
         client = node.client(socket_timeout=5)
         try:
             client.config_set("masterauth", self.password)
             host, port = self.peer(self.nodes.index(node))
             client.config_set("replica-announce-ip", host)
             client.config_set("replica-announce-port", port)
+        finally:
+            client.close()
+
+    def _follow(self, node: RedisNode, primary: int) -> None:
+        """Make ``node`` a replica of node ``primary``, announcing its peer address."""
+        self._announce(node)
+        client = node.client(socket_timeout=5)
+        try:
             client.replicaof(*self.peer(primary))
         finally:
             client.close()

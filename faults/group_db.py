@@ -1,0 +1,256 @@
+"""The database role for a replicated group: a primary, replicas and three Sentinels.
+
+A scenario with ``settings.replicas`` > 0 runs on a
+:class:`~engine.nodes.replicated.ReplicatedGroup` of local ``redis-server`` processes,
+or of containers on the docker backend (no split brain there: its proxies are local).
+The engine gets the group's ``redis+sentinel://`` URL, and the sampler and the final
+read follow whoever the Sentinels name master, as a client of the engine would. A
+scenario that may partition the primary gets the proxies of
+:func:`faults.netfaults.with_proxies` on every link; one that may not runs without them
+(they cost CPU in this process on every byte the engine sends).
+
+Each fault (:data:`faults.kinds.KINDS` entries with ``group``) waits, before it answers,
+until the group has settled (one master, the Sentinels' one, every other running node
+its replica and in sync) and then reads the new master's acknowledged set. That read is
+to the checker what a restarted single node's persisted set is (``done_after`` and
+``restart_at``): from then on the acknowledged set is exactly that, and commits reported
+since the fault began (``uncertain_from``) are indeterminate, so a commit the old primary
+accepted and the failover lost, redone on the new primary, is not "committed twice"; and
+no fault starts while a node is still down or resyncing, so crash faults hit at most one
+node at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from engine.errors import NodeError
+from engine.keys import JobKeys
+from engine.nodes.base import Persistence, RedisNode
+from engine.nodes.common import settle
+from engine.nodes.replicated import MASTER_NAME, ReplicatedGroup
+from engine.sentinel_url import connect
+from faults import netfaults
+from faults.db import DB, NEMESIS, READ_TIMEOUT_S, SAMPLE_TIMEOUT_S, FinalState
+from faults.errors import RunnerError
+from faults.history import History
+from faults.replication_nemesis import (
+    freeze_primary,
+    kill_primary,
+    kill_replicas,
+    pause_node,
+    restart_killed,
+)
+from faults.scenario import PROCESS_ONLY_KINDS, Scenario
+
+DOWN_AFTER_MS = 2000
+"""The Sentinels' down-after time: the group's default. Shorter ones fail a primary over
+when a loaded machine merely delays its replies, and an unplanned failover is one the
+nemesis never recorded."""
+SETTLE_S = 45.0
+"""How long a fault may take to settle: a failover is down-after plus an election, and a
+Sentinel waits twice its failover timeout before it tries a second one."""
+
+
+def group_db(scenario: Scenario, node: RedisNode | str, history: History) -> GroupDB:
+    """The DB role of a replicated scenario, on ``node`` (a backend name)."""
+    if node not in ("process", "docker"):
+        shown = node if isinstance(node, str) else type(node).__name__
+        raise RunnerError(
+            f"a replicated scenario (settings.replicas = {scenario.settings.replicas}) starts "
+            f"its own group, not on {shown}: use --backend process or --backend docker"
+        )
+    partitions = any(f.action.kind in PROCESS_ONLY_KINDS for f in scenario.faults)
+    if partitions and node != "process":
+        raise RunnerError(
+            "net-partition-primary black-holes the group's peer proxies, which only a group "
+            "of local processes has: use --backend process, or drop that fault"
+        )
+    persistence = scenario.settings.persistence_spec()
+    return GroupDB(scenario.settings.replicas, persistence, history, proxies=partitions,
+                   backend=node)  # fmt: skip
+
+
+class GroupDB(DB):
+    """:class:`DB` for a replicated group (see the module docstring)."""
+
+    node: ReplicatedGroup
+
+    def __init__(
+        self, replicas: int, persistence: Persistence, history: History, *, proxies: bool,
+        backend: str = "process",
+    ) -> None:
+        kind = ReplicatedGroup
+        if backend == "docker":  # imported here: the Docker SDK only where it is used
+            from engine.nodes.replicated_docker import DockerReplicatedGroup as kind
+        group = kind(replicas, persistence=persistence, down_after_ms=DOWN_AFTER_MS)
+        super().__init__(group, history, owned=True)
+        self.proxies = proxies
+        self.net: netfaults.ProxiedGroup | None = None
+
+    def setup(self) -> None:
+        try:
+            if self.proxies:
+                self.net = netfaults.with_proxies(self.node)
+            else:
+                self.node.start()
+        except (NodeError, redis.RedisError, OSError) as exc:
+            raise RunnerError(f"cannot start the replicated group for the run: {exc}") from exc
+        started = {"replicas": len(self.node.nodes) - 1, "proxies": self.proxies,
+                   "persistence": str(self.node.persistence)}  # fmt: skip
+        self.history.add("ok", NEMESIS, "redis-start", started)
+
+    def teardown(self) -> None:
+        """Close the group and its proxies (SIGCONT first: a pause may have been cut short)."""
+        for node in self.node.nodes:
+            with contextlib.suppress(NodeError, OSError):
+                node.resume()
+        if self.net is not None:
+            self.net.close()
+        else:
+            self.node.close()
+
+    def sampler_client(self) -> redis.Redis:
+        return connect(self.url, socket_timeout=SAMPLE_TIMEOUT_S)
+
+    def cut_client(self) -> redis.Redis:
+        return connect(self.url, socket_timeout=READ_TIMEOUT_S)
+
+    # --- faults -------------------------------------------------------------------------
+
+    def group_fault(self, action: str, keys: JobKeys, ms: int) -> dict[str, Any]:
+        """Carry out ``action`` on the group, wait until it settled, and read what the
+        master it settled on holds (``done_after``, read at ``restart_at``)."""
+        started, before = self.history.now(), self.node.primary_index()
+        if action == "kill-primary":
+            did = self._kill_primary(ms)
+        elif action == "pause-primary":
+            did = pause_node(self.node, before, ms)
+        elif action == "kill-replica":
+            did = self._kill_replica(ms)
+        elif action == "freeze-primary":
+            did = freeze_primary(self.node, before, ms)
+        elif action == "partition-primary":
+            did = self._partition(ms)
+        else:
+            raise NodeError(f"no such group fault {action!r}")
+        primary = self.settle()
+        done = self.read(lambda c: sorted(_text(e) for e in c.smembers(keys.done)))
+        restart_at = self.history.now()  # after the read: later commits are judged against it
+        return {**did, "master_before": before, "master_after": primary,
+                "failed_over": primary != before,
+                "done_after": done, "uncertain_from": round(started, 6),
+                "restart_at": round(restart_at, 6)}  # fmt: skip
+
+    def _kill_primary(self, downtime_ms: int) -> dict[str, Any]:
+        """SIGKILL the primary, wait for its failover, and after ``downtime_ms`` more bring
+        it back as a replica (empty without persistence: it resyncs)."""
+        old = self.node.master_address()
+        did = kill_primary(self.node)
+        if old is not None:
+            self.node.wait_failover(old, SETTLE_S)
+        time.sleep(downtime_ms / 1000)
+        self.node.restart_node(did["primary"], failover_timeout_s=SETTLE_S)
+        return did
+
+    def _kill_replica(self, downtime_ms: int) -> dict[str, Any]:
+        """SIGKILL one replica (the primary keeps taking writes; ``WAIT 1`` still has the
+        other) and after ``downtime_ms`` bring it back, empty: it resyncs."""
+        did = kill_replicas(self.node, 1)
+        time.sleep(downtime_ms / 1000)
+        restart_killed(self.node)
+        return did
+
+    def _partition(self, ms: int) -> dict[str, Any]:
+        if self.net is None:
+            raise NodeError(
+                "net-partition-primary needs the group's proxies, and this run has none"
+            )
+        did = netfaults.partition_primary(self.net)
+        try:
+            time.sleep(ms / 1000)
+        finally:
+            netfaults.heal(self.net)
+        return did
+
+    def settle(self) -> int:
+        """Wait until the Sentinels' master is the only master and every other running
+        node replicates it with its link up; its index."""
+        found: list[int] = []
+
+        def settled() -> bool:
+            if not self._sentinels_calm():
+                return False
+            found[:] = [self.node.primary_index()]
+            for i, node in enumerate(self.node.nodes):
+                if not node.is_running():
+                    continue
+                info = _replication(node)
+                if (info.get("role") == "master") != (i == found[0]):
+                    return False
+                if i != found[0] and info.get("master_link_status") != "up":
+                    return False
+            return True
+
+        try:
+            _wait(settled)
+        except NodeError as exc:
+            raise NodeError(f"{exc} (the group after a fault)") from exc
+        return found[0]
+
+    def _sentinels_calm(self) -> bool:
+        """Whether every Sentinel sees the master up, agreed on and not being failed over
+        (flags ``master`` alone): a pause or a partition shorter than the failover may
+        still have started one, and a failover the nemesis did not wait for is one the
+        checker cannot know about."""
+        masters = set()
+        for sentinel in self.node.sentinels:
+            client = sentinel.client(0.5)
+            try:
+                master: Any = client.sentinel_master(MASTER_NAME)
+            finally:
+                client.close()
+            if str(master.get("flags")) != "master":
+                return False
+            masters.add((str(master.get("ip")), int(master.get("port", 0))))
+        return len(masters) == 1
+
+    def final_state(self, keys: JobKeys) -> FinalState:
+        """What the settled group's master holds (a split brain healed just before the
+        end must not leave the read to the old side)."""
+        self.settle()
+        return super().final_state(keys)
+
+    # --- single-node faults make no sense on a group --------------------------------------
+
+    def kill(self, keys: JobKeys, downtime_ms: int, *, wipe: bool) -> dict[str, Any]:
+        raise NodeError("redis-kill and redis-wipe act on one node: on a group use "
+                        "redis-kill-primary")  # fmt: skip
+
+    def restart_empty(self, keys: JobKeys) -> dict[str, Any]:
+        raise NodeError("redis-restart-empty acts on one node: on a group use redis-kill-primary")
+
+    def pause(self, ms: int) -> dict[str, Any]:
+        raise NodeError("redis-pause acts on one node: on a group use redis-pause-primary")
+
+
+def _wait(check: Callable[[], bool]) -> None:
+    settle("the replicated group", "one master and its replicas in sync", check, SETTLE_S)
+
+
+def _replication(node: RedisNode) -> dict[str, Any]:
+    client = node.client(socket_timeout=1, socket_connect_timeout=1)
+    try:
+        info: dict[str, Any] = client.info("replication")
+        return info
+    finally:
+        client.close()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value

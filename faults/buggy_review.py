@@ -248,7 +248,8 @@ SCENARIOS = {
 """Name -> the regression scenario (``tests/scenarios/NAME.json``) that the variant fails.
 ``unbounded_commit``'s lowers Redis's busy threshold to 50 ms, so 100,000 distinct words
 take one unbounded call past it. ``shared_stage_key``'s stops a worker with a staged
-batch until a thief steals its first task (``worker-sigstop-robbed``); whether the worker
-renews the rest before the thief claims it is up to the scheduler (2 runs in 3 here), so
-the test tries it several times; tests/test_bounded_calls.py also reproduces it in
+batch of two pieces or more until a thief steals its first task
+(``worker-sigstop-robbed``); whether the worker renews the rest before the thief claims it
+is up to the scheduler (11 runs in 12 caught, half of them beside two busy loops), so the
+test tries it several times; tests/test_bounded_calls.py also reproduces it in
 process, every time."""

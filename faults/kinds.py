@@ -130,6 +130,10 @@ class Kind:
     """The agent's verb that the handler's answer carries (process kinds only)."""
     faulted: bool = False
     """A process it hits ends or raises on purpose: a driver is restarted, not failed."""
+    min_held: int = 0
+    """An arrival counts toward the trigger's ``nth`` only if the process holds at least
+    this many tasks there: a stop until robbed splits a batch between two attempts, and a
+    batch of one has nothing to split (under load the second commit was often one)."""
     group: bool = False
     """Acts on a replicated group (``settings.replicas`` > 0, :mod:`faults.group_db`), and
     only there: left out of :func:`names` unless asked for, so the single-node families
@@ -260,7 +264,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("worker-sigstop-robbed", WORKER, Duration(
         "goes on this long after another worker stole a task it holds", False,
         lambda claim: (0, 20, 50)),
-         False, _sigstop_robbed, Draw((_W,), review_only=True), "worker-sigstop-robbed"),
+         False, _sigstop_robbed, Draw((_W,), review_only=True), "worker-sigstop-robbed",
+         min_held=2),
     Kind("cpu-hog", MACHINE, Duration(
         "busy processes, one per core, run for", True,
         lambda claim: (claim * 2, claim * 5, claim * 10), lasting=True),

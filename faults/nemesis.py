@@ -92,6 +92,11 @@ def matches(trigger: Trigger, point: str, context: dict[str, Any]) -> bool:
     return trigger.task in indexes
 
 
+def _held(context: dict[str, Any]) -> int:
+    """How many tasks the arriving process holds there (its batch, or its one task)."""
+    return len(context.get("entries") or ([context["entry"]] if context.get("entry") else []))
+
+
 class Nemesis:
     """Fault decisions and Redis harm for one run."""
 
@@ -168,7 +173,9 @@ class Nemesis:
     def _count(self, point: str, context: dict[str, Any]) -> list[int]:
         due = []
         for i, fault in enumerate(self.faults):
-            if matches(fault.trigger, point, context):
+            if matches(fault.trigger, point, context) and (
+                _held(context) >= fault.action.spec.min_held
+            ):
                 self._arrivals[i] += 1
                 if self._arrivals[i] == fault.trigger.nth:
                     due.append(i)

@@ -151,9 +151,9 @@ def _distinct_words(draw: st.DrawFn, cap: int, base: Review) -> Review:
                                 chunk_bytes=0 if pieces == 1 else size // pieces + 1)
     if kind is None:
         return found
-    # A stop until robbed hits the second batch to reach its commit: the first is most
-    # often the smaller, of one piece, whose theft splits nothing.
-    nth = 2 if kind == ROBBED else draw(st.integers(1, 2))
+    # A stop until robbed counts only batches of two tasks or more (a theft from a batch
+    # of one splits nothing): the first such batch to reach its commit.
+    nth = 1 if kind == ROBBED else draw(st.integers(1, 2))
     return dataclasses.replace(
         found, extra=(*base.extra, (cp.WORKER_BEFORE_COMMIT, nth, kind)),
         min_workers=THIEVES_RACE_WORKERS if kind != ROBBED else 1,

@@ -38,6 +38,7 @@ from engine.sentinel_url import connect
 from faults import netfaults
 from faults.db import DB, NEMESIS, READ_TIMEOUT_S, SAMPLE_TIMEOUT_S, FinalState
 from faults.errors import RunnerError
+from faults.failover_watch import UNPLANNED, FailoverWatch
 from faults.history import History
 from faults.replication_nemesis import (
     freeze_primary,
@@ -92,6 +93,11 @@ class GroupDB(DB):
         super().__init__(group, history, owned=True)
         self.proxies = proxies
         self.net: netfaults.ProxiedGroup | None = None
+        self.watch = FailoverWatch(group.master_address, history.now)
+        self.windows: list[tuple[float, float]] = []
+        """Each group fault's (start, settled) times: a failover seen in one is its own."""
+        self._unplanned_recorded = False
+        self._fault_started: float | None = None
 
     def setup(self) -> None:
         try:
@@ -104,9 +110,11 @@ class GroupDB(DB):
         started = {"replicas": len(self.node.nodes) - 1, "proxies": self.proxies,
                    "persistence": str(self.node.persistence)}  # fmt: skip
         self.history.add("ok", NEMESIS, "redis-start", started)
+        self.watch.start()
 
     def teardown(self) -> None:
         """Close the group and its proxies (SIGCONT first: a pause may have been cut short)."""
+        self._record_unplanned()
         for node in self.node.nodes:
             with contextlib.suppress(NodeError, OSError):
                 node.resume()
@@ -127,6 +135,7 @@ class GroupDB(DB):
         """Carry out ``action`` on the group, wait until it settled, and read what the
         master it settled on holds (``done_after``, read at ``restart_at``)."""
         started, before = self.history.now(), self.node.primary_index()
+        self._fault_started = started
         if action == "kill-primary":
             did = self._kill_primary(ms)
         elif action == "pause-primary":
@@ -142,6 +151,8 @@ class GroupDB(DB):
         primary = self.settle()
         done = self.read(lambda c: sorted(_text(e) for e in c.smembers(keys.done)))
         restart_at = self.history.now()  # after the read: later commits are judged against it
+        self.windows.append((started, restart_at))
+        self._fault_started = None
         return {**did, "master_before": before, "master_after": primary,
                 "failed_over": primary != before,
                 "done_after": done, "uncertain_from": round(started, 6),
@@ -224,7 +235,21 @@ class GroupDB(DB):
         """What the settled group's master holds (a split brain healed just before the
         end must not leave the read to the old side)."""
         self.settle()
-        return super().final_state(keys)
+        final = super().final_state(keys)
+        self._record_unplanned()
+        return final
+
+    def _record_unplanned(self) -> None:
+        """Stop the watch and write each failover no fault caused to the history (once)."""
+        if self._unplanned_recorded:
+            return
+        self._unplanned_recorded = True
+        self.watch.stop()
+        windows = list(self.windows)
+        if self._fault_started is not None:  # a fault cut short: its failover is its own
+            windows.append((self._fault_started, self.history.now()))
+        for change in self.watch.unplanned(windows):
+            self.history.add("info", NEMESIS, UNPLANNED, change.to_data())
 
     # --- single-node faults make no sense on a group --------------------------------------
 

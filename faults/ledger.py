@@ -52,6 +52,7 @@ class Ledger:
             self.replication[replicated.label] += 1
             self.replication[f"{replicated.label} recomputed"] += len(replicated.recomputed)
             self.replication[f"{replicated.label} rolled back"] += replicated.rolled_back
+            self.replication[_UNPLANNED] += replicated.unplanned
         try:
             labels = coverage.static_labels(outcome.scenario) | coverage.fired_labels(outcome.fired)
         except Exception as exc:  # never let the tally hide the run's own result or error
@@ -136,14 +137,17 @@ class Ledger:
         """Replicated runs by class, with the tasks their failovers made recomputed."""
         parts = []
         ends = (" recomputed", " rolled back")
-        for label in sorted(k for k in self.replication if not k.endswith(ends)):
+        for label in sorted(k for k in self.replication
+                            if not k.endswith(ends) and k != _UNPLANNED):  # fmt: skip
             lost, undone = (self.replication[f"{label}{end}"] for end in ends)
             strict = not label.endswith("sync 0") and not label.startswith("freezes")
             must = " (must be 0)" if strict else ""
             parts.append(f"{label}: {self.replication[label]} run(s), {lost} task(s) "
                          f"acknowledged, lost and recomputed{must}, {undone} job(s) rolled "
                          "back after delivery")  # fmt: skip
-        return "replicated groups (faults/replication_check.py): " + "; ".join(parts)
+        found = self.replication[_UNPLANNED]
+        unplanned = f"; failovers no fault caused: {found}" if found else ""
+        return "replicated groups (faults/replication_check.py): " + "; ".join(parts) + unplanned
 
     def render(self, wall_s: float) -> list[str]:
         """The summary lines; ``wall_s`` is the test session's wall time."""
@@ -178,6 +182,10 @@ _FAMILIES = (
     ("bytes:", "non-UTF-8 byte classes drawn"),
     ("phase:", "Redis snapshots/restarts by phase"),
 )
+
+
+_UNPLANNED = "unplanned failovers"
+"""The ``replication`` key counting failovers no fault caused (faults/failover_watch.py)."""
 
 
 def _why(prefix: str, name: str) -> str:

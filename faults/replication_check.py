@@ -28,6 +28,7 @@ from typing import Any
 
 from engine.job import FINISHED_STATES
 from faults import history as h
+from faults.failover_watch import UNPLANNED
 from faults.history import Op
 from faults.outcome import Outcome
 from faults.recompute import check_recomputed
@@ -64,6 +65,9 @@ class ReplicationReport:
     """A failover without sync undid part of the job after the driver delivered it."""
     reported_only: int = 0
     """Faults of :data:`REPORTED_ONLY` that fired."""
+    unplanned: int = 0
+    """Failovers no fault caused (faults/failover_watch.py): the Sentinels judged a
+    primary down on their own, most often one a loaded machine made answer late."""
 
     @property
     def strict(self) -> bool:
@@ -88,7 +92,9 @@ class ReplicationReport:
                 f"--sync-replicas {self.sync_replicas}; acknowledged commits lost and "
                 f"recomputed: {len(tasks)} task(s){must} {tasks[:20]}"
                 + ("; the job was rolled back after the driver delivered it (its delivered "
-                   "counts were judged)" if self.rolled_back else ""))  # fmt: skip
+                   "counts were judged)" if self.rolled_back else "")
+                + (f"; {self.unplanned} failover(s) no fault caused (the Sentinels judged "
+                   "the primary down on their own)" if self.unplanned else ""))  # fmt: skip
 
 
 def _events(outcome: Outcome) -> Iterator[dict[str, Any]]:
@@ -114,6 +120,7 @@ def report(outcome: Outcome) -> ReplicationReport | None:
         recount.recomputed,
         rolled_back(outcome),
         sum(name in REPORTED_ONLY for name in fired),
+        sum(op.f == UNPLANNED for op in outcome.history),
     )
 
 

@@ -149,6 +149,7 @@ class GroupDB(DB):
         else:
             raise NodeError(f"no such group fault {action!r}")
         primary = self.settle()
+        read_at = self.history.now()  # a commit acknowledged before this must be in the read
         done = self.read(lambda c: sorted(_text(e) for e in c.smembers(keys.done)))
         restart_at = self.history.now()  # after the read: later commits are judged against it
         self.windows.append((started, restart_at))
@@ -156,7 +157,7 @@ class GroupDB(DB):
         return {**did, "master_before": before, "master_after": primary,
                 "failed_over": primary != before,
                 "done_after": done, "uncertain_from": round(started, 6),
-                "restart_at": round(restart_at, 6)}  # fmt: skip
+                "restart_at": round(restart_at, 6), "read_at": round(read_at, 6)}  # fmt: skip
 
     def _kill_primary(self, downtime_ms: int) -> dict[str, Any]:
         """SIGKILL the primary, wait for its failover, and after ``downtime_ms`` more bring

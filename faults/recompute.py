@@ -27,11 +27,21 @@ class RecomputeReport:
     """How many times each task was counted (any reason: a steal after a stall counts too)."""
     acknowledged: dict[int, int]
     """How many acknowledged (accepted, and with sync, replicated) commits included it."""
+    lost: frozenset[int] | None = None
+    """Tasks counted again after a commit of theirs was acknowledged (``None``: not known,
+    every task acknowledged twice is taken as lost)."""
 
     @property
     def recomputed(self) -> dict[int, int]:
-        """Tasks acknowledged more than once: an acknowledged commit was lost."""
-        return {task: n for task, n in self.acknowledged.items() if n > 1}
+        """Tasks whose acknowledged commit was lost: counted again after it, and
+        acknowledged again. Two commits of one task that were in flight together (a
+        thief stole it from a worker whose commit waited out a failover, and both were
+        accepted, idempotently) are not a loss: nothing was acknowledged when the thief
+        began."""
+        twice = {task: n for task, n in self.acknowledged.items() if n > 1}
+        if self.lost is None:
+            return twice
+        return {task: n for task, n in twice.items() if task in self.lost}
 
     @property
     def counted_again(self) -> dict[int, int]:
@@ -59,13 +69,37 @@ def read_commit_log(folder: str | Path) -> list[dict[str, Any]]:
 
 
 def check_recomputed(events: Iterable[dict[str, Any]]) -> RecomputeReport:
-    """Tally counts and acknowledged commits per task from commit-log events."""
+    """Tally counts and acknowledged commits per task from commit-log events, in time
+    order (``t``, when every event has it), and find the tasks counted again after an
+    acknowledgement.
+
+    A worker's counting of a task begins at its ``start`` event (a delivery or a claim,
+    where the events have them) or else at its first ``count`` of it since its last
+    commit; a task is lost when one of its acknowledged commits began counting after an
+    earlier acknowledgement of it."""
+    listed = list(events)
+    if listed and all("t" in event for event in listed):
+        listed.sort(key=lambda event: float(event["t"]))
     counted: Counter[int] = Counter()
     acknowledged: Counter[int] = Counter()
-    for event in events:
+    began: dict[tuple[Any, int], int] = {}
+    first_ack: dict[int, int] = {}
+    lost: set[int] = set()
+    for position, event in enumerate(listed):
         indexes = [int(i) for i in event.get("indexes") or [] if i is not None]
-        if event.get("event") == "count":
-            counted.update(indexes)
-        elif event.get("event") == "commit" and event.get("accepted"):
-            acknowledged.update(indexes)
-    return RecomputeReport(dict(counted), dict(acknowledged))
+        kind, who = event.get("event"), event.get("consumer")
+        for index in indexes:
+            if kind == "start":
+                began[(who, index)] = position
+            elif kind == "count":
+                counted[index] += 1
+                began.setdefault((who, index), position)
+            elif kind == "commit":
+                start = began.pop((who, index), position)
+                if not event.get("accepted"):
+                    continue
+                acknowledged[index] += 1
+                if first_ack.get(index, position) < start:
+                    lost.add(index)
+                first_ack.setdefault(index, position)
+    return RecomputeReport(dict(counted), dict(acknowledged), frozenset(lost))

@@ -13,7 +13,11 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
+
+GONE_WITHIN_S = 5.0
+"""How long :meth:`ProcessTree.kill_all` waits for the processes it SIGKILLed to go."""
 
 
 def _stat(pid: int) -> tuple[int, int] | None:
@@ -62,14 +66,22 @@ class ProcessTree:
         return live
 
     def kill_all(self) -> None:
-        """SIGKILL every live process of the tree (stopped ones too)."""
+        """SIGKILL every live process of the tree (stopped ones too), and wait until each
+        one signalled is gone: a process that left the session is no longer seen as the
+        tree's once its parent died, so looking again cannot tell that it is dead yet (a
+        loaded machine delivers a SIGKILL late)."""
+        signalled: set[int] = set()
         for _ in range(3):
             live = self.poll()
             if not live:
-                return
+                break
             for pid in live:
                 for sig in (signal.SIGKILL, signal.SIGCONT):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, sig)
+            signalled |= live
         if self.root.poll() is None:
             self.root.wait(timeout=5)
+        deadline = time.monotonic() + GONE_WITHIN_S
+        while any(_stat(pid) is not None for pid in signalled) and time.monotonic() < deadline:
+            time.sleep(0.01)

@@ -3,8 +3,10 @@
 Exact counts do not show what a failover cost: a commit the old primary accepted but no
 replica received vanishes with it, its tasks go back to the queue, and they are counted
 and committed again, so the counts end exact anyway. Only the workers' own account (the
-commit log of :mod:`engine.commitlog`, independent of Redis) shows it: a task whose
-commit was acknowledged more than once was acknowledged, lost and recomputed. With
+commit log of :mod:`engine.commitlog`, independent of Redis) shows it: a task counted
+again after a commit of it was acknowledged, and acknowledged again, had that commit
+lost. (Acknowledged twice is not enough: two commits of one task in flight together are
+both accepted, idempotently.) With
 ``--sync-replicas f`` and faults on at most f nodes at a time (crashes, pauses, partitions)
 that number must be 0; without sync it may not be, and the report says how many.
 """

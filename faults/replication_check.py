@@ -3,9 +3,11 @@
 Exact counts do not show a lost commit: its tasks are counted and committed again, and
 the counts end exact anyway. The workers' own account does: every commit a worker had
 acknowledged (with ``--sync-replicas K``, only once K replicas had it) reaches the
-``worker.after_commit`` point, which the history records, so a task in two acknowledged
-commits had the first one lost and was recomputed (:func:`faults.recompute.check_recomputed`,
-fed from the history instead of the workers' commit log).
+``worker.after_commit`` point, which the history records, so a task counted again after
+an acknowledged commit of it had that commit lost and was recomputed
+(:func:`faults.recompute.check_recomputed`, fed from the history instead of the workers'
+commit log); and a group fault's read of the settled master must hold every commit
+acknowledged before it (:func:`missing_after_failover`).
 
 The rule (issue 15): with ``sync_replicas`` >= 1, nothing may be recomputed under the
 group's faults (a killed primary or replica, a primary paused past down-after, a split

@@ -23,6 +23,7 @@ node at a time.
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -53,6 +54,8 @@ DOWN_AFTER_MS = 2000
 """The Sentinels' down-after time: the group's default. Shorter ones fail a primary over
 when a loaded machine merely delays its replies, and an unplanned failover is one the
 nemesis never recorded."""
+KILLS_EVERY = 3
+"""Kills of one ``redis-kill-every`` fault."""
 SETTLE_S = 45.0
 """How long a fault may take to settle: a failover is down-after plus an election, and a
 Sentinel waits twice its failover timeout before it tries a second one."""
@@ -142,6 +145,8 @@ class GroupDB(DB):
             did = pause_node(self.node, before, ms)
         elif action == "kill-replica":
             did = self._kill_replica(ms)
+        elif action == "kill-every":
+            did = self._kill_every(ms)
         elif action == "freeze-primary":
             did = freeze_primary(self.node, before, ms)
         elif action == "partition-primary":
@@ -177,6 +182,24 @@ class GroupDB(DB):
         time.sleep(downtime_ms / 1000)
         restart_killed(self.node)
         return did
+
+    def _kill_every(self, every_ms: int) -> dict[str, Any]:
+        """The labs' "a random node killed and restarted every N seconds", as one fault:
+        :data:`KILLS_EVERY` kills, ``every_ms`` apart, each of a data node drawn by a
+        generator seeded with ``every_ms`` and the faults before it (a replay kills the
+        same nodes), restarted empty as a replica (a primary after its failover) and the
+        group settled before the wait: one node down at a time, as f = 1 asks."""
+        rng = random.Random(f"kill-every:{every_ms}:{len(self.windows)}")
+        killed: list[int] = []
+        for n in range(KILLS_EVERY):
+            if n:
+                time.sleep(every_ms / 1000)
+            index = rng.randrange(len(self.node.nodes))
+            self.node.kill_node(index)
+            self.node.restart_node(index, failover_timeout_s=SETTLE_S)
+            self.settle()
+            killed.append(index)
+        return {"killed": killed, "every_ms": every_ms}
 
     def _partition(self, ms: int) -> dict[str, Any]:
         if self.net is None:

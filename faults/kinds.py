@@ -294,6 +294,11 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         "downtime of the killed replica before it rejoins, empty, and resyncs", False,
         lambda claim: (0, 500, 2000)),
          True, _on_group("kill-replica"), Draw((_R,)), "redis-kill-replica", group=True),
+    Kind("redis-kill-every", REDIS, Duration(
+        "seconds between three kills of a data node chosen at random (seeded by MS), each "
+        "restarted, empty, and the group settled before the wait", True,
+        lambda claim: (1000, 2000, 3000)),
+         True, _on_group("kill-every"), Draw((_R,)), "redis-kill-every", group=True),
     Kind("redis-pause-primary", REDIS, Duration(
         "SIGSTOP of the primary for (past the Sentinels' down-after: failed over)", True,
         lambda claim: (1000, 3500, 5000)),

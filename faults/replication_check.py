@@ -35,8 +35,8 @@ from faults.history import Op
 from faults.outcome import Outcome
 from faults.recompute import check_recomputed
 
-CRASHES = ("redis-kill-primary", "redis-kill-replica")
-"""Group faults that crash one node: what the rule covers."""
+CRASHES = ("redis-kill-primary", "redis-kill-replica", "redis-kill-every")
+"""Group faults that crash one node at a time: what the rule covers."""
 PARTITIONS = ("net-partition-primary", "redis-pause-primary", "redis-freeze-primary")
 """Group faults after which the old primary comes back alive, still a master: to the
 group that is a partition. It resumes with a replica the Sentinels have not moved to the

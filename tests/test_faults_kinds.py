@@ -149,7 +149,8 @@ def test_group_kinds_stay_out_of_the_single_node_draws() -> None:
     """The group's kinds are drawn in their family only, and its scenarios hold nothing
     else of Redis: the single-node families draw what they drew before."""
     group = set(k.names(group=True))
-    assert group == {"redis-kill-primary", "redis-kill-replica", "redis-pause-primary",
+    assert group == {"redis-kill-primary", "redis-kill-replica", "redis-kill-every",
+                     "redis-pause-primary",
                      "redis-freeze-primary", "net-partition-primary"}
     assert group.isdisjoint(ACTIONS)
     assert all(k.KINDS[n].group and k.KINDS[n].target == k.REDIS for n in group)

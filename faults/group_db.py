@@ -69,14 +69,14 @@ def group_db(scenario: Scenario, node: RedisNode | str, history: History) -> Gro
             f"a replicated scenario (settings.replicas = {scenario.settings.replicas}) starts "
             f"its own group, not on {shown}: use --backend process or --backend docker"
         )
-    partitions = any(f.action.kind in PROCESS_ONLY_KINDS for f in scenario.faults)
-    if partitions and node != "process":
+    proxied = [f.action.kind for f in scenario.faults if f.action.kind in PROCESS_ONLY_KINDS]
+    if proxied and node != "process":
         raise RunnerError(
-            "net-partition-primary black-holes the group's peer proxies, which only a group "
-            "of local processes has: use --backend process, or drop that fault"
+            f"{proxied[0]} acts on the group's proxies, which only a group of local "
+            "processes has: use --backend process, or drop that fault"
         )
     persistence = scenario.settings.persistence_spec()
-    return GroupDB(scenario.settings.replicas, persistence, history, proxies=partitions,
+    return GroupDB(scenario.settings.replicas, persistence, history, proxies=bool(proxied),
                    backend=node)  # fmt: skip
 
 
@@ -151,6 +151,8 @@ class GroupDB(DB):
             did = freeze_primary(self.node, before, ms)
         elif action == "partition-primary":
             did = self._partition(ms)
+        elif action == "slow-clients":
+            did = self._slow_clients(ms)
         else:
             raise NodeError(f"no such group fault {action!r}")
         primary = self.settle()
@@ -200,6 +202,18 @@ class GroupDB(DB):
             self.settle()
             killed.append(index)
         return {"killed": killed, "every_ms": every_ms}
+
+    def _slow_clients(self, ms: int) -> dict[str, Any]:
+        """Delay every chunk between the engine and the data nodes by a tenth of ``ms``,
+        for ``ms``: the labs' latency on the worker link, as a fault (no failover)."""
+        if self.net is None:
+            raise NodeError("net-slow-group needs the group's proxies, and this run has none")
+        did = netfaults.slow_clients(self.net, ms / 10)
+        try:
+            time.sleep(ms / 1000)
+        finally:
+            netfaults.heal(self.net)
+        return did
 
     def _partition(self, ms: int) -> dict[str, Any]:
         if self.net is None:

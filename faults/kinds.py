@@ -309,6 +309,10 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         lambda claim: (0, 300, 1000)),
          True, _on_group("freeze-primary"), Draw((_R,), forcing=True), "redis-freeze-primary",
          group=True),
+    Kind("net-slow-group", REDIS, Duration(
+        "the engine's links to every data node slowed for (each chunk delayed by a tenth "
+        "of it), then healed", True, lambda claim: (100, 500, 2000)),
+         False, _on_group("slow-clients"), Draw((_R,)), "net-slow-group", group=True),
     Kind("net-partition-primary", REDIS, Duration(
         "the primary cut off from its replicas and Sentinels for (split brain), then healed",
         True, lambda claim: (1000, 4000, 6000)),

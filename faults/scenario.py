@@ -46,9 +46,10 @@ ACTIONS = k.names()
 """Every kind a single Redis node takes (what the generic families draw)."""
 GROUP_ACTIONS = k.names(group=True)
 """Done by the controller to a replicated group (``settings.replicas`` > 0) only."""
-PROCESS_ONLY_KINDS = ("net-partition-primary",)
-"""Group kinds for local processes only: the split brain black-holes the primary's peer
-proxy, and a Docker group's nodes reach each other on their own network, not through it."""
+PROCESS_ONLY_KINDS = ("net-partition-primary", "net-slow-group")
+"""Group kinds for local processes only: they act on the group's proxies (the split brain
+black-holes the primary's peer proxy, the slow links delay the client proxies), which a
+Docker group does not have: its nodes reach each other on their own network."""
 ON_A_GROUP = (*PROCESS_ACTIONS, *k.names(k.MACHINE), "redis-snapshot", *GROUP_ACTIONS)
 """What a replicated scenario may hold: a single node's Redis kinds would hit the whole
 group at once, and the network kinds' proxy speaks to one address, not to Sentinels."""

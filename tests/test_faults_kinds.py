@@ -150,7 +150,7 @@ def test_group_kinds_stay_out_of_the_single_node_draws() -> None:
     else of Redis: the single-node families draw what they drew before."""
     group = set(k.names(group=True))
     assert group == {"redis-kill-primary", "redis-kill-replica", "redis-kill-every",
-                     "redis-pause-primary",
+                     "net-slow-group", "redis-pause-primary",
                      "redis-freeze-primary", "net-partition-primary"}
     assert group.isdisjoint(ACTIONS)
     assert all(k.KINDS[n].group and k.KINDS[n].target == k.REDIS for n in group)

@@ -207,3 +207,21 @@ def test_a_random_node_killed_every_second_loses_no_acknowledged_commit(
     assert found.recomputed == {}, found.line()
     (kills,) = [op for op in outcome.history if op.f == "redis-kill-every" and op.type == "ok"]
     assert len(kills.value["killed"]) == 3, kills.value
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("redis_backend", ["process"], indirect=True)
+def test_slow_links_to_the_group_lose_nothing(redis_backend: str) -> None:
+    """``net-slow-group=2000`` with ``--sync-replicas 1``: every chunk between the engine
+    and the data nodes waits 200 ms for 2 s (the labs' latency on the worker link, as a
+    fault); the counts are exact and nothing acknowledged is lost."""
+    settings = Settings(replicas=2, sync_replicas=1, claim_timeout_ms=1000)
+    scenario = _scenario(settings, "commit#1:net-slow-group=2000", files=100)
+    outcome = run_scenario(scenario, redis_backend, engine=SMALL_BATCHES)
+    verdict = check(outcome)
+    found = replication_check.report(outcome)
+    assert verdict.valid, verdict.problems
+    assert found is not None and found.recomputed == {}, found
+    (slowed,) = [op for op in outcome.history if op.f == "net-slow-group" and op.type == "ok"]
+    assert slowed.value["latency_ms"] == 200, slowed.value
+    assert not slowed.value["failed_over"], slowed.value

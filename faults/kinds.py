@@ -294,11 +294,6 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         "downtime of the killed replica before it rejoins, empty, and resyncs", False,
         lambda claim: (0, 500, 2000)),
          True, _on_group("kill-replica"), Draw((_R,)), "redis-kill-replica", group=True),
-    Kind("redis-kill-every", REDIS, Duration(
-        "seconds between three kills of a data node chosen at random (seeded by MS), each "
-        "restarted, empty, and the group settled before the wait", True,
-        lambda claim: (1000, 2000, 3000)),
-         True, _on_group("kill-every"), Draw((_R,)), "redis-kill-every", group=True),
     Kind("redis-pause-primary", REDIS, Duration(
         "SIGSTOP of the primary for (past the Sentinels' down-after: failed over)", True,
         lambda claim: (1000, 3500, 5000)),
@@ -309,15 +304,20 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         lambda claim: (0, 300, 1000)),
          True, _on_group("freeze-primary"), Draw((_R,), forcing=True), "redis-freeze-primary",
          group=True),
-    Kind("net-slow-group", REDIS, Duration(
-        "the engine's links to every data node slowed for (each chunk delayed by a tenth "
-        "of it), then healed", True, lambda claim: (100, 500, 2000)),
-         False, _on_group("slow-clients"), Draw((_R,)), "net-slow-group", group=True),
+    Kind("redis-kill-every", REDIS, Duration(
+        "time between three kills of a data node chosen at random (seeded by MS), each "
+        "restarted, empty, and the group settled before the wait", True,
+        lambda claim: (1000, 2000, 3000)),
+         True, _on_group("kill-every"), Draw((_R,)), "redis-kill-every", group=True),
     Kind("net-partition-primary", REDIS, Duration(
         "the primary cut off from its replicas and Sentinels for (split brain), then healed",
         True, lambda claim: (1000, 4000, 6000)),
          True, _on_group("partition-primary"), Draw((_R,), forcing=True),
          "net-partition-primary", group=True),
+    Kind("net-slow-group", REDIS, Duration(
+        "the engine's links to every data node slowed for (each chunk delayed by a tenth "
+        "of it), then healed", True, lambda claim: (100, 500, 2000)),
+         False, _on_group("slow-clients"), Draw((_R,)), "net-slow-group", group=True),
 )}  # fmt: skip
 """Every action kind, by name, simplest first (shrinking heads to ``crash``)."""
 

@@ -249,7 +249,7 @@ SCENARIOS = {
 ``unbounded_commit``'s lowers Redis's busy threshold to 50 ms, so 100,000 distinct words
 take one unbounded call past it. ``shared_stage_key``'s stops a worker with a staged
 batch of two pieces or more until a thief steals its first task
-(``worker-sigstop-robbed``), and the thief sleeps a second after that claim so that the
-worker renews the rest first (without the sleep, 2 runs in 6 caught it; with it, 11 in 11,
-5 of them beside two busy loops); the test still tries it several times;
+(``worker-sigstop-robbed``), and its test makes the thief sleep a second after that claim
+so that the worker renews the rest first (without the sleep, 2 runs in 6 caught it; with
+it, 11 in 11, 5 of them beside two busy loops); the test still tries it several times;
 tests/test_bounded_calls.py also reproduces it in process, every time."""

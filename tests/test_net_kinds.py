@@ -111,4 +111,8 @@ def test_count_then_ack_is_caught_by_lost_replies(redis_backend: str) -> None:
     report = render(outcome, verdict)
     assert not outcome.not_fired(), report
     assert verdict.status == "invalid", report
-    assert verdict.missing_tasks or verdict.words or verdict.doubled_tasks, report
+    # Its damage at the end (a retried increment), or, when the retry came too late to
+    # count twice, the sampler's sight of counts ahead of their acknowledgement: a CI
+    # run on processes and one on docker ended exact and were caught only so.
+    caught = verdict.missing_tasks or verdict.words or verdict.doubled_tasks or verdict.bad_samples
+    assert caught, report

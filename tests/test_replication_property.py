@@ -12,11 +12,12 @@ fail it. Nothing here mocks Redis.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
 from faults import replication_check, scenario_json
-from faults.checker import check
+from faults.checker import Verdict, check
 from faults.errors import RunnerError, ScenarioError
 from faults.files import Dataset, Generated
 from faults.nemesis import FiredFault
@@ -34,6 +35,14 @@ def _scenario(settings: Settings, *faults: str, files: int = 3) -> Scenario:
         dataset=Dataset(generated=Generated(seed=3, files=files, words=8000, vocabulary=300)),
         faults=tuple(Fault.parse(f) for f in faults), timeout_s=180.0, liveness_s=40.0,
     )  # fmt: skip
+
+
+def _synced_run(fault: str, files: int, backend: str) -> tuple[Outcome, Verdict, Any]:
+    """``fault`` on a group with ``--sync-replicas 1``, workers committing two tasks at a
+    time: the outcome, its verdict and its replication report."""
+    settings = Settings(replicas=2, sync_replicas=1, claim_timeout_ms=1000)
+    outcome = run_scenario(_scenario(settings, fault, files=files), backend, engine=SMALL_BATCHES)
+    return outcome, check(outcome), replication_check.report(outcome)
 
 
 def test_settings_round_trip_and_stay_out_of_old_files() -> None:
@@ -143,11 +152,7 @@ def test_primary_woken_at_its_replicas_promotion_loses_no_acknowledged_commit(
     tasks (2 runs in 2); asking the Sentinels too still lost 80 (2 in 2), since they
     name the new master only once they see the promotion; asking the replicas' ``ROLE``
     as well loses none (``engine.sentinel_confirm``)."""
-    settings = Settings(replicas=2, sync_replicas=1, claim_timeout_ms=1000)
-    scenario = _scenario(settings, "commit#1:redis-freeze-primary=0", files=200)
-    outcome = run_scenario(scenario, redis_backend, engine=SMALL_BATCHES)
-    verdict = check(outcome)
-    found = replication_check.report(outcome)
+    outcome, verdict, found = _synced_run("commit#1:redis-freeze-primary=0", 200, redis_backend)
     assert verdict.valid, verdict.problems
     assert found is not None and found.partitions == 1, found
     assert found.recomputed == {}, found.line()
@@ -197,11 +202,7 @@ def test_a_random_node_killed_every_second_loses_no_acknowledged_commit(
     """``redis-kill-every=1000`` with ``--sync-replicas 1``: three data nodes drawn at
     random, a second apart, each killed and restarted empty (one down at a time, f = 1);
     the counts are exact and no acknowledged commit is lost or recomputed."""
-    settings = Settings(replicas=2, sync_replicas=1, claim_timeout_ms=1000)
-    scenario = _scenario(settings, "commit#1:redis-kill-every=1000", files=200)
-    outcome = run_scenario(scenario, redis_backend, engine=SMALL_BATCHES)
-    verdict = check(outcome)
-    found = replication_check.report(outcome)
+    outcome, verdict, found = _synced_run("commit#1:redis-kill-every=1000", 200, redis_backend)
     assert verdict.valid, verdict.problems
     assert found is not None and found.crashes == 1, found
     assert found.recomputed == {}, found.line()
@@ -215,11 +216,7 @@ def test_slow_links_to_the_group_lose_nothing(redis_backend: str) -> None:
     """``net-slow-group=2000`` with ``--sync-replicas 1``: every chunk between the engine
     and the data nodes waits 200 ms for 2 s (the labs' latency on the worker link, as a
     fault); the counts are exact and nothing acknowledged is lost."""
-    settings = Settings(replicas=2, sync_replicas=1, claim_timeout_ms=1000)
-    scenario = _scenario(settings, "commit#1:net-slow-group=2000", files=100)
-    outcome = run_scenario(scenario, redis_backend, engine=SMALL_BATCHES)
-    verdict = check(outcome)
-    found = replication_check.report(outcome)
+    outcome, verdict, found = _synced_run("commit#1:net-slow-group=2000", 100, redis_backend)
     assert verdict.valid, verdict.problems
     assert found is not None and found.recomputed == {}, found
     (slowed,) = [op for op in outcome.history if op.f == "net-slow-group" and op.type == "ok"]

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from faults.choices import vocabulary_cap
 from faults.coverage import loses_first_commit
+from faults.families import families
 from faults.scenario import Scenario
-from faults.strategies import families
 from faults.teeth import FAMILIES
 
 

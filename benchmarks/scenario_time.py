@@ -21,9 +21,9 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from faults import history as h
+from faults.families import families_on
 from faults.outcome import Outcome
 from faults.runner import run_scenario
-from faults.strategies import families_on
 
 PHASES = ("redis start", "driver start-up", "bootstrap", "worker start-up", "job",
           "driver exit", "teardown", "total")  # fmt: skip

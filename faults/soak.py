@@ -1,7 +1,7 @@
 """``faults soak``: draw scenarios from every family until the time is up, on every core.
 
 A gate is only as good as the rare cases it has seen. The soak runs the main property's
-strategies (:func:`faults.strategies.families`) with random seeds in parallel jobs, one per
+strategies (:func:`faults.families.families`) with random seeds in parallel jobs, one per
 core, for as long as asked, prints a line per minute, and ends with a table per fault
 kind and per crash point. Every scenario that is not valid is saved with the command that
 replays it. Exit 1 on any invalid verdict, 2 on an unknown one it cannot explain (see
@@ -79,9 +79,9 @@ def _job(index: int, options: Options, deadline: float, out: Any) -> None:
     from hypothesis import seed as hseed
 
     from faults.checker import check
+    from faults.families import families_on
     from faults.property import replay_command, save_failure
     from faults.runner import run_scenario
-    from faults.strategies import families_on
 
     parent = os.getppid()
     drawn = families_on(options.backend)

@@ -43,10 +43,6 @@ from faults.review_draws import Review, review
 from faults.scenario import (
     ACTIONS,
     GROUP_ACTIONS,
-    NETWORK_ACTIONS,
-    PROCESS_ACTIONS,
-    PROCESS_ONLY_KINDS,
-    REDIS_ACTIONS,
     Action,
     Fault,
     Scenario,
@@ -294,10 +290,12 @@ def scenarios(
     timeout_s: float = 90.0,
     max_vocabulary: int | None = None,
     replicas: int = 0,
+    sync_choices: tuple[int, ...] = (0, 1),
 ) -> Scenario:
     """A whole scenario; the keyword arguments bound or narrow what is drawn (the review's
     regions, :mod:`faults.review_draws`, included). With ``replicas``, a replicated group
-    with ``--sync-replicas`` 0 or 1, and none of the review's single-node regions."""
+    with ``--sync-replicas`` drawn from ``sync_choices``, and none of the review's
+    single-node regions."""
     dataset = draw(datasets(max_files, max_vocabulary))
     workers = draw(st.integers(1, max_workers))
     claim_ms = draw(st.sampled_from(CLAIM_TIMEOUTS_MS + SHORT_CLAIMS_MS))
@@ -328,7 +326,7 @@ def scenarios(
         embedded=found.embedded,
         busy_ms=found.busy_ms,
         replicas=replicas,
-        sync_replicas=draw(st.sampled_from((0, 1))) if replicas else 0,
+        sync_replicas=draw(st.sampled_from(sync_choices)) if replicas else 0,
     )
     return Scenario(name="drawn", description="drawn by faults.strategies.scenarios",
                     workers=workers, dataset=dataset, settings=settings, faults=faults,
@@ -356,46 +354,3 @@ def size(scenario: Scenario) -> dict[str, int]:
         "workers": scenario.workers,
         "faults": len(scenario.faults),
     }
-
-
-def _replicated(actions: tuple[str, ...]) -> st.SearchStrategy[Scenario]:
-    return scenarios(
-        actions=actions, replicas=2, max_workers=3, max_faults=1, persistence=("none",),
-        max_vocabulary=0, liveness_s=40.0, timeout_s=180.0,
-    )  # fmt: skip
-
-
-def families(max_vocabulary: int | None = None) -> dict[str, st.SearchStrategy[Scenario]]:
-    """The main property's draws, split so that ``pytest -n`` spreads them: process faults
-    only, Redis faults only, network faults only (:mod:`faults.netkinds`), anything on
-    one node (the whole space), and a replicated group's faults (:mod:`faults.group_db`).
-    ``faults.teeth`` hunts the buggy engines with three of them, as the suite would.
-    ``max_vocabulary`` defaults to the profile's (:func:`faults.choices.vocabulary_cap`)."""
-    cap = max_vocabulary
-    return {
-        "worker-faults": scenarios(actions=PROCESS_ACTIONS, max_vocabulary=cap),
-        "redis-faults": scenarios(actions=REDIS_ACTIONS, max_workers=4, max_vocabulary=cap),
-        "network-faults": scenarios(actions=NETWORK_ACTIONS, max_vocabulary=cap),
-        "any-faults": scenarios(max_faults=4, max_vocabulary=cap),
-        "replication-faults": _replicated(REPLICATION_ACTIONS),
-    }
-
-
-def families_on(
-    backend: str, max_vocabulary: int | None = None
-) -> dict[str, st.SearchStrategy[Scenario]]:
-    """:func:`families` that can run on ``backend``: on Docker the replicated family
-    draws no split brain (:data:`PROCESS_ONLY_KINDS`)."""
-    drawn = families(max_vocabulary)
-    if backend != "process":
-        actions = tuple(n for n in REPLICATION_ACTIONS if n not in PROCESS_ONLY_KINDS)
-        drawn["replication-faults"] = _replicated(actions)
-    return drawn
-
-
-REPLICATION_ACTIONS = ("crash", *GROUP_ACTIONS)
-"""The ``replication-faults`` family's kinds besides its own group fault
-(:func:`group_fault`, one in every scenario): the group's (a killed, paused, frozen or
-partitioned primary, a killed replica) and worker or driver crashes. Small datasets
-only (no million-word tier), on a group without persistence: a failover costs seconds,
-and the family must fit a ``ci`` run."""

@@ -1,7 +1,7 @@
 """Does the suite have teeth? Run the main property against an engine until it fails.
 
 :func:`hunt` runs :func:`faults.property.holds` under Hypothesis, with the strategies of
-``tests/test_property.py`` (the families of :func:`faults.strategies.families`, one after
+``tests/test_property.py`` (the families of :func:`faults.families.families`, one after
 the other until one fails) and the settings of a profile, against one engine, and
 returns a :class:`Hunt`: whether the property failed, after how many examples and seconds,
 and the (shrunk) failing
@@ -28,10 +28,10 @@ from typing import Any
 from hypothesis import Phase, given, seed, settings
 
 from faults import scenario_json
+from faults.families import families
 from faults.profiles import get as get_profile
 from faults.property import ScenarioFailed, holds
 from faults.scenario import Scenario
-from faults.strategies import families
 
 FAMILIES = ("any-faults", "redis-faults", "worker-faults")
 """The main property is three tests, one per family: a hunt tries them in this order, each

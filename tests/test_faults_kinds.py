@@ -14,10 +14,11 @@ from hypothesis import Phase, find, settings
 
 from faults import agent
 from faults import kinds as k
+from faults.families import families
 from faults.generate import generate_scenario
 from faults.review_draws import ROBBED_WORDS
 from faults.scenario import ACTIONS, GROUP_ACTIONS, Action, Fault, Trigger
-from faults.strategies import families, scenarios
+from faults.strategies import scenarios
 
 CLAIM_MS = 500
 

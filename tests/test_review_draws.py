@@ -11,11 +11,11 @@ from engine import crashpoints as cp
 from engine.worker import MAX_PAIRS_PER_CALL
 from faults import scenario_json
 from faults.errors import ScenarioError
+from faults.families import families
 from faults.files import Dataset, FileSpec, all_files
 from faults.kinds import DRIVER_POINTS
 from faults.review_draws import DISTINCT_WORDS, ROBBED, ROBBED_WORDS, Review, review
 from faults.scenario import Fault, Scenario, Settings
-from faults.strategies import families
 
 CAP = DISTINCT_WORDS[0] + 20_000
 """Just past the smallest distinct-words file: cheap to generate."""

@@ -16,8 +16,8 @@ from hypothesis.errors import NoSuchExample
 
 from engine.worker import MAX_PAIRS_PER_CALL
 from faults import coverage
+from faults.families import families
 from faults.scenario import Scenario
-from faults.strategies import families
 from faults.thresholds import NOT_DRAWN
 
 DRAWS = 80

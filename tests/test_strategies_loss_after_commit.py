@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
 from faults.coverage import loses_first_commit
+from faults.families import families
 from faults.scenario import Scenario
-from faults.strategies import families
 
 DRAWS = 200
 FLOOR = {"redis-faults": 0.15, "any-faults": 0.06}

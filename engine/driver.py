@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
-import os
 import secrets
 import time
 from collections import Counter
@@ -36,7 +35,7 @@ from engine.nodes.base import Persistence, RedisNode
 from engine.plugins import Engine, engine_spec, load_engine
 from engine.progress import Progress
 from engine.results import FailedInput, failed_inputs, read_counts, top_words
-from engine.roots import ROOTS_ENV, job_roots
+from engine.roots import ROOTS_ENV, WorkerRoots, job_roots
 from engine.supervisor import WorkerPool
 from engine.tasks import Task
 from engine.tokenize import Tokenizer
@@ -98,7 +97,6 @@ def prepare(options: RunOptions) -> tuple[list[Task], JobSettings]:
     )
     check_csv_columns(tasks)
     input_roots = job_roots(options.paths, tasks, options.input_roots)
-    options.worker_env[ROOTS_ENV] = os.pathsep.join(input_roots)  # not from Redis: trusted
     settings = JobSettings(
         options.tokenizer,
         options.max_attempts,
@@ -121,6 +119,8 @@ def run(options: RunOptions) -> RunResult:
     node: RedisNode | None = None
     at_end: Callable[[], None] | None = None
     watch: EmbeddedWatch | None = None
+    roots = WorkerRoots(settings.input_roots)
+    options.worker_env[ROOTS_ENV] = roots.value  # not from Redis: trusted
     try:
         if options.redis_url is None:
             from engine.nodes.factory import embedded_node
@@ -137,6 +137,7 @@ def run(options: RunOptions) -> RunResult:
         after_job(engine)
         return result
     finally:
+        roots.close()
         if at_end is not None:
             at_end()
         if watch is not None:
@@ -183,6 +184,7 @@ def _drive(
         extra_args=["--engine", engine_spec(options.engine)],
     )
     progress = Progress(enabled=options.progress)
+    unconfirmed = 0  # result checks in a row that --sync-replicas could not confirm
     grace_s = 0.0  # interrupted (Ctrl-C, SIGTERM) or failed: stop the workers at once
     try:
         while True:
@@ -191,6 +193,10 @@ def _drive(
                     pool.start()
                 info = _wait(client, keys, settings, tasks, pool, progress, engine, embedded)
             cp.reach(cp.DRIVER_BEFORE_RESULT, job=keys.job_id)
+            if not replica_sync.result_replicated(client):  # --sync-replicas: a split brain's
+                unconfirmed = _back_off(unconfirmed)  # old side, or a failover under way
+                continue
+            unconfirmed = 0
             result = _read_result(client, keys, options)
             if result is not None:
                 grace_s = 5.0
@@ -200,6 +206,14 @@ def _drive(
     finally:
         progress.close()
         pool.stop(grace_s=grace_s)
+
+
+def _back_off(tries: int) -> int:
+    """Sleep before asking again whether the finished job is replicated (0.1 s, doubling
+    up to 2 s): a Sentinel can name a dead node for as long as that node stays down, and
+    asking in a tight loop took a core for the whole wait."""
+    time.sleep(min(2.0, 0.1 * 2**tries))
+    return min(tries + 1, 5)
 
 
 def _read_result(client: redis.Redis, keys: JobKeys, options: RunOptions) -> RunResult | None:
@@ -213,9 +227,6 @@ def _read_result(client: redis.Redis, keys: JobKeys, options: RunOptions) -> Run
 
     def run_id() -> str:
         return str(client.info("server")["run_id"])
-
-    if not replica_sync.result_replicated(client):  # --sync-replicas: a split brain's old side
-        return None
 
     before = connection.call(client, run_id)
     info = connection.call(client, lambda: read_job(client, keys))

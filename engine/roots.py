@@ -13,15 +13,23 @@ see docs/security.md). A job that records none (created through the API) is unre
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import glob
 import os
+import tempfile
 from collections.abc import Iterable, Sequence
 
 from engine.errors import ConfigError, InputError
 from engine.tasks import Task
 
 ROOTS_ENV = "WORDCOUNT_INPUT_ROOTS"
-"""Input roots for this process's workers, separated by :data:`os.pathsep`."""
+"""Input roots for this process's workers, separated by :data:`os.pathsep`; or ``@FILE``,
+a file holding them separated by NUL bytes (see :class:`WorkerRoots`)."""
+ENV_LIMIT = 32_768
+"""Longest roots text handed over in the environment itself. Linux refuses to start a
+program (E2BIG) with one environment string over 128 KiB, and ``wordcount run dir/*.txt``
+unquoted gives the driver each file as its own root: 2,000 files of 90-byte paths pass it."""
 
 
 def default_roots(specs: Sequence[str], tasks: Iterable[Task]) -> tuple[str, ...]:
@@ -84,12 +92,46 @@ def _until_magic(parts: list[str]) -> Iterable[str]:
         yield part
 
 
+class WorkerRoots:
+    """The value of :data:`ROOTS_ENV` for the workers a driver starts: the roots
+    themselves, or past :data:`ENV_LIMIT` ``@FILE``, a file only this user can read, which
+    :meth:`close` removes. A root is a resolved path, so it never starts with ``@``."""
+
+    def __init__(self, roots: Sequence[str]) -> None:
+        self.path: str | None = None
+        self.value = os.pathsep.join(roots)
+        if len(self.value) > ENV_LIMIT:
+            fd, self.path = tempfile.mkstemp(prefix="wordcount-roots-", suffix=".txt")
+            with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as out:
+                out.write("\0".join(roots))
+            self.value = "@" + self.path
+
+    def close(self) -> None:
+        if self.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            self.path = None
+
+
 def worker_roots(recorded: Sequence[str]) -> tuple[str, ...]:
     """This worker's roots: the environment's if set, else the job's."""
     text = os.environ.get(ROOTS_ENV)
-    if text:
+    return _from_env(text) if text else tuple(recorded)
+
+
+@functools.lru_cache(maxsize=4)
+def _from_env(text: str) -> tuple[str, ...]:
+    """The roots :data:`ROOTS_ENV` gives (read once: a worker asks for every task)."""
+    if not text.startswith("@"):
         return tuple(r for r in text.split(os.pathsep) if r)
-    return tuple(recorded)
+    try:
+        with open(text[1:], encoding="utf-8", errors="surrogateescape") as f:
+            return tuple(r for r in f.read().split("\0") if r)
+    except OSError as exc:  # refusing every task would lose the job's inputs
+        raise ConfigError(
+            f"${ROOTS_ENV} names {text[1:]}, which cannot be read ({exc.strerror or exc}): "
+            "start the worker from its driver, or give it --input-root"
+        ) from exc
 
 
 def check_task(task: Task, roots: Sequence[str]) -> None:

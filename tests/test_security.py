@@ -19,6 +19,7 @@ import redis
 from test_bad_input import TESTS_DIR, _assert_one_line_error, _cli
 
 from engine import crashpoints
+from engine.errors import InputError
 from engine.job import JobSettings, bootstrap
 from engine.keys import JobKeys
 from engine.nodes import process
@@ -298,3 +299,50 @@ def test_input_links_out_of_a_directory_still_count(tmp_path: Path, secret: Path
     assert read_counts_file(out) == {"topsecret": 2}
     refused = _cli(["run", str(inputs), "--input-root", str(inputs)], tmp_path)
     _assert_one_line_error(refused, "outside --input-root", str(inputs / "link.txt"))
+
+
+# --- many inputs given one by one ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("start", ["exec", "fork"])
+def test_thousands_of_inputs_given_one_by_one(tmp_path: Path, start: str) -> None:
+    """``wordcount run dir/*.txt`` unquoted makes each file a root: 2,000 files of 120-byte
+    paths are 240 kB of roots, past Linux's 128 KiB for one environment string, and the
+    driver could not start a worker (E2BIG, with a traceback). Found by the replication
+    benchmark at full scale; the suite's datasets hold at most a few hundred short paths."""
+    inputs = tmp_path / ("d" * 60)
+    inputs.mkdir()
+    paths = []
+    for i in range(2000):
+        path = inputs / f"{i:05d}-{'n' * 40}.txt"
+        path.write_text(f"w{i % 7} shared\n")
+        paths.append(str(path))
+    assert len(os.pathsep.join(paths)) > 128 * 1024
+    out = tmp_path / "c.json"
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    env = {"WORDCOUNT_WORKER_START": start, ROOTS_ENV: "/", "TMPDIR": str(private_tmp)}
+    proc = _cli(["run", *paths, "-o", str(out), "--no-progress", "--workers", "2"], tmp_path, env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    expected = {f"w{k}": len(range(k, 2000, 7)) for k in range(7)}
+    assert read_counts_file(out) == {**expected, "shared": 2000}
+    assert not list(private_tmp.glob("wordcount-roots-*")), "the roots file was left behind"
+
+
+def test_roots_past_the_environment_limit_go_through_a_private_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine import roots as r
+
+    many = [str(tmp_path / f"{i:05d}{'x' * 60}") for i in range(1000)]
+    held = r.WorkerRoots(many)
+    assert held.value.startswith("@") and held.path is not None
+    assert os.stat(held.path).st_mode & 0o077 == 0  # only this user reads it
+    monkeypatch.setenv(ROOTS_ENV, held.value)
+    assert r.worker_roots(("/",)) == tuple(many)
+    with pytest.raises(InputError, match="outside the input roots"):
+        r.check_task(Task(0, str(tmp_path / "elsewhere.txt")), r.worker_roots(()))
+    held.close()
+    assert not os.path.exists(held.value[1:])
+    few = r.WorkerRoots(many[:3])
+    assert few.path is None and few.value == os.pathsep.join(many[:3])

@@ -33,7 +33,7 @@ class Context:
     out: Path
     experiments: dict[str, Experiment]
     results: dict[str, Result] = dataclasses.field(default_factory=dict)
-    errors: dict[str, BenchError] = dataclasses.field(default_factory=dict)
+    errors: dict[str, Exception] = dataclasses.field(default_factory=dict)
     quiet: bool = False
 
     def get(self, name: str) -> Result:
@@ -47,9 +47,10 @@ class Context:
             start = time.perf_counter()
             try:
                 result = self.experiments[name](self)
-            except BenchError as exc:
+            except Exception as exc:  # any error: one that only a caller saw was lost once
                 self.errors[name] = exc
-                print(f"\n[{name}] FAILED: {exc}\n", flush=True)
+                what = "" if isinstance(exc, BenchError) else f"{type(exc).__name__}: "
+                print(f"\n[{name}] FAILED: {what}{exc}\n", flush=True)
                 raise
             self.results[name] = result
             self._write(result)

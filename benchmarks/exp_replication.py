@@ -23,6 +23,8 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import redis
+
 from benchmarks.context import Context, Result
 from benchmarks.corpus import cut, scratch, stream
 from benchmarks.exp_scaling import main_corpus
@@ -30,6 +32,7 @@ from benchmarks.nodes import job_args
 from benchmarks.report import Plot, Series, Table
 from benchmarks.runs import Outcome, failure, run_engine
 from engine.commitlog import LOG_ENV
+from engine.errors import NodeError
 from engine.nodes.base import RedisNode
 from engine.nodes.factory import embedded_node
 from engine.nodes.replicated import ReplicatedGroup
@@ -183,7 +186,15 @@ def _later(group: ReplicatedGroup, action: Callable[[ReplicatedGroup], int]) -> 
 def _every(seconds: float) -> Callable[[ReplicatedGroup], Callable[[], int]]:
     def arm(group: ReplicatedGroup) -> Callable[[], int]:
         killer = nemesis.RandomKiller(group, seconds, random.Random(int(seconds))).start()
-        return lambda: len(killer.stop())
+
+        def disarm() -> int:
+            with contextlib.suppress(NodeError, redis.RedisError):  # printed below
+                killer.stop()
+            for error in killer.errors:
+                print(f"   random node every {seconds:g} s: a round failed: {error}")
+            return len(killer.actions)
+
+        return disarm
 
     return arm
 

@@ -86,7 +86,12 @@ class GroupDB(DB):
     node: ReplicatedGroup
 
     def __init__(
-        self, replicas: int, persistence: Persistence, history: History, *, proxies: bool,
+        self,
+        replicas: int,
+        persistence: Persistence,
+        history: History,
+        *,
+        proxies: bool,
         backend: str = "process",
     ) -> None:
         kind = ReplicatedGroup
@@ -206,21 +211,20 @@ class GroupDB(DB):
     def _slow_clients(self, ms: int) -> dict[str, Any]:
         """Delay every chunk between the engine and the data nodes by a tenth of ``ms``,
         for ``ms``: the labs' latency on the worker link, as a fault (no failover)."""
-        if self.net is None:
-            raise NodeError("net-slow-group needs the group's proxies, and this run has none")
-        did = netfaults.slow_clients(self.net, ms / 10)
-        try:
-            time.sleep(ms / 1000)
-        finally:
-            netfaults.heal(self.net)
-        return did
+        return self._on_proxies(
+            "net-slow-group", ms, lambda net: netfaults.slow_clients(net, ms / 10)
+        )
 
     def _partition(self, ms: int) -> dict[str, Any]:
+        return self._on_proxies("net-partition-primary", ms, netfaults.partition_primary)
+
+    def _on_proxies(
+        self, kind: str, ms: int, act: Callable[[netfaults.ProxiedGroup], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Do ``act`` to the group's proxies, hold it ``ms``, then heal them."""
         if self.net is None:
-            raise NodeError(
-                "net-partition-primary needs the group's proxies, and this run has none"
-            )
-        did = netfaults.partition_primary(self.net)
+            raise NodeError(f"{kind} needs the group's proxies, and this run has none")
+        did = act(self.net)
         try:
             time.sleep(ms / 1000)
         finally:

@@ -84,7 +84,9 @@ class ReplicationReport:
             return f"freezes, sync {self.sync_replicas}"
         if self.partitions:
             return f"partitions or pauses, sync {self.sync_replicas}"
-        return f"crashes only, sync {self.sync_replicas}"
+        if self.crashes:
+            return f"crashes only, sync {self.sync_replicas}"
+        return f"no crash or partition (slow links), sync {self.sync_replicas}"
 
     def line(self) -> str:
         tasks = sorted(self.recomputed)

@@ -152,3 +152,35 @@ def test_group_restart_is_a_primary_crash_that_loses_nothing(
     client = group.client(socket_timeout=5)
     assert client.get("kept") == b"yes"
     client.close()
+
+
+@BOTH
+def test_a_restarted_node_cannot_be_promoted_until_in_sync(
+    group: ReplicatedGroup, redis_backend: str
+) -> None:
+    """A node restarted empty holds replica-priority 0 until its first sync ends: the
+    benchmark's "random node every 1 s" saw the Sentinels promote one that never synced,
+    and the job went with it. The primary is paused (under down-after) so the sync waits."""
+    primary = group.primary_index()
+    victim = next(i for i in range(len(group.nodes)) if i != primary)
+    group.kill_node(victim)
+    group.pause_node(primary)
+    try:
+        group.restart_node(victim)
+        held = _priority(group, victim)
+    finally:
+        group.resume_node(primary)
+    assert held == 0, "a node restarted empty could be promoted before it synced"
+    group.wait_in_sync(victim)
+    deadline = time.monotonic() + 10.0
+    while _priority(group, victim) != 100 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _priority(group, victim) == 100, "the node stayed unpromotable after its sync"
+
+
+def _priority(group: ReplicatedGroup, index: int) -> int:
+    client = group.nodes[index].client(socket_timeout=5)
+    try:
+        return int(client.config_get("replica-priority")["replica-priority"])
+    finally:
+        client.close()

@@ -107,3 +107,34 @@ def test_two_commits_in_flight_together_are_not_a_lost_one() -> None:
     assert check_recomputed(later).recomputed == {0: 2}
     # shuffled files (one per worker) are put back in time order
     assert check_recomputed(list(reversed(later))).recomputed == {0: 2}
+
+
+@pytest.mark.parametrize(
+    ("crashes", "partitions", "label"),
+    [
+        (1, 0, "crashes only, sync 1"),
+        (1, 1, "partitions or pauses, sync 1"),
+        (0, 0, "no crash or partition (slow links), sync 1"),  # was "crashes only"
+    ],
+)
+def test_a_run_is_summarised_in_the_class_of_its_faults(
+    crashes: int, partitions: int, label: str
+) -> None:
+    from faults.replication_check import ReplicationReport
+
+    assert ReplicationReport(1, crashes, partitions, {}).label == label
+
+
+def test_the_driver_waits_longer_and_longer_for_an_unconfirmed_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Sentinel naming a dead node held a finished job unconfirmed for minutes, and the
+    driver asked again in a tight loop, a core's worth of CPU: it now backs off to 2 s."""
+    from engine import driver
+
+    slept: list[float] = []
+    monkeypatch.setattr(driver.time, "sleep", slept.append)
+    tries = 0
+    for _ in range(8):
+        tries = driver._back_off(tries)
+    assert slept == [0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0]

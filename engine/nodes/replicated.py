@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -35,6 +36,8 @@ MASTER_NAME = "wordcount"
 SENTINELS = 3
 SETTLE_TIMEOUT_S = 30.0
 """How long a start, a failover or a resync may take before it is reported as failed."""
+DEFAULT_PRIORITY = 100
+"""Redis' default ``replica-priority``; 0 means "never promote"."""
 
 
 class Sentinel(Protocol):
@@ -198,6 +201,9 @@ class ReplicatedGroup(RedisNode):
             host, port = self.peer(self.nodes.index(node))
             client.config_set("replica-announce-ip", host)
             client.config_set("replica-announce-port", port)
+            # A full sync starts at once, not after the default 5 s spent waiting for more
+            # replicas to share it: a node restarted empty is one copy short until it ends.
+            client.config_set("repl-diskless-sync-delay", 0)
         finally:
             client.close()
 
@@ -291,7 +297,33 @@ class ReplicatedGroup(RedisNode):
         node.restart(wipe=wipe)
         master = self.master_address()
         if master is not None and master != self.peer(index):
+            _set_priority(node, 0)
             self._follow(node, self.primary_index())
+            self._promotable_once_linked(node)
+
+    def _promotable_once_linked(self, node: RedisNode) -> None:
+        """Let the Sentinels promote ``node`` again once its first sync is done.
+
+        A node restarted empty is held at ``replica-priority 0`` until then: the Sentinels
+        would otherwise pick it in a failover (a replica that never synced reports no
+        link-down time to rule it out), and a master promoted empty takes the whole job
+        with it. Seen in the benchmark's "random node every 1 s": twice in one run.
+        """
+        thread = threading.Thread(
+            target=_release_when_linked, args=(node,), name="promotable-once-linked", daemon=True
+        )
+        thread.start()
+
+    def wait_in_sync(self, index: int, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
+        """Return once node ``index`` is the master or a replica whose link is up (its full
+        sync done)."""
+
+        def in_sync() -> bool:
+            if self.master_address() == self.peer(index):
+                return True
+            return _linked(self.nodes[index])
+
+        _wait_for(f"node {self.nodes[index].port} in sync", in_sync, timeout_s)
 
     def pause_node(self, index: int) -> None:
         self.nodes[index].pause()
@@ -302,6 +334,28 @@ class ReplicatedGroup(RedisNode):
     def wait_failover(self, old: tuple[str, int], timeout_s: float = SETTLE_TIMEOUT_S) -> None:
         """Return once the Sentinels name a master other than ``old``."""
         _wait_for("a failover", lambda: self.master_address() not in (None, old), timeout_s)
+
+
+def _set_priority(node: RedisNode, priority: int) -> None:
+    client = node.client(socket_timeout=5)
+    try:
+        client.config_set("replica-priority", priority)
+    finally:
+        client.close()
+
+
+def _release_when_linked(node: RedisNode, timeout_s: float = 4 * SETTLE_TIMEOUT_S) -> None:
+    """Set ``node``'s priority back to the default once it is in sync (or give up, if it
+    died meanwhile: a new start has the default priority anyway)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(redis.RedisError, NodeError):
+            if _linked(node):
+                _set_priority(node, DEFAULT_PRIORITY)
+                return
+        if not node.is_running():
+            return
+        time.sleep(0.1)
 
 
 def _linked(node: RedisNode) -> bool:

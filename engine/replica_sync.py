@@ -138,9 +138,10 @@ class ReplicaSync:
             return False
         conn = client.connection
         assert conn is not None
-        if sentinel_confirm.names_master(client, conn.host, conn.port):
+        why = sentinel_confirm.why_not_master(client, conn.host, conn.port)
+        if why is None:
             return True
-        log.warning("commit of %s was on a replaced master: committing again", list(entry_ids))
+        log.warning("commit of %s not confirmed (%s): committing again", list(entry_ids), why)
         conn.disconnect()  # type: ignore[no-untyped-call]
         time.sleep(REPLACED_PAUSE_S)  # the other Sentinels learn of the failover too
         return False
@@ -197,8 +198,8 @@ def result_replicated(client: redis.Redis, timeout_ms: int = WAIT_TIMEOUT_MS) ->
         pool.release(conn)
     if acked < replicas:
         log.warning("the finished job is on %d of %d replicas; waiting", acked, replicas)
-    elif not sentinel_confirm.names_master(client, conn.host, conn.port):
-        log.warning("the finished job was read from a replaced master; waiting")
+    elif (why := sentinel_confirm.why_not_master(client, conn.host, conn.port)) is not None:
+        log.warning("the finished job is not confirmed (%s); waiting", why)
     else:
         return True
     # Perhaps a demoted primary that does not know it yet (reads and PUBLISH work on it):

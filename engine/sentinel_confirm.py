@@ -33,27 +33,39 @@ _AUTH_KEYS = ("username", "password", "db")
 
 def names_master(client: redis.Redis, host: str, port: int) -> bool:
     """Whether ``host:port`` is still the group's only master (true without Sentinels)."""
+    return why_not_master(client, host, port) is None
+
+
+def why_not_master(client: redis.Redis, host: str, port: int) -> str | None:
+    """``None`` if ``host:port`` is still the group's only master, else why not, in words
+    a log can show (which Sentinel names what, which replica claims to be master)."""
     pool = client.connection_pool
     if not isinstance(pool, _MappedPool):
-        return True
+        return None
     here = (host, port)
-    return _sentinels_agree(pool, here) and not _another_master(pool, here)
+    return _sentinels_disagree(pool, here) or _another_master(pool, here)
 
 
-def _sentinels_agree(pool: _MappedPool, here: tuple[str, int]) -> bool:
+def _sentinels_disagree(pool: _MappedPool, here: tuple[str, int]) -> str | None:
     sentinels = pool.sentinel_manager.sentinels
-    answers = []
+    answered = 0
     for sentinel in sentinels:
         try:
             answer = sentinel.sentinel_get_master_addr_by_name(pool.service_name)
         except _UNREACHABLE:
             continue
-        answers.append(pool._mapped(answer))
-    return len(answers) > len(sentinels) // 2 and all(a == here for a in answers)
+        answered += 1
+        named = pool._mapped(answer)
+        if named != here:
+            where = _address(sentinel)
+            return f"Sentinel {where} names {_show(named)} as master, not {_show(here)}"
+    if answered <= len(sentinels) // 2:
+        return f"only {answered} of {len(sentinels)} Sentinels answered"
+    return None
 
 
-def _another_master(pool: _MappedPool, here: tuple[str, int]) -> bool:
-    """Whether a replica the Sentinels list answers ``ROLE`` with ``master``, or cannot be
+def _another_master(pool: _MappedPool, here: tuple[str, int]) -> str | None:
+    """A replica the Sentinels list that answers ``ROLE`` with ``master``, or cannot be
     asked although the Sentinels see it up (a loaded or cut-off replica may be the one
     being promoted); those the Sentinels see down are skipped, or a dead replica would
     hold every commit up."""
@@ -64,11 +76,20 @@ def _another_master(pool: _MappedPool, here: tuple[str, int]) -> bool:
             role = _role_client(pool, address).execute_command("ROLE")  # type: ignore[no-untyped-call]
         except _UNREACHABLE:
             if not down:
-                return True
+                return f"replica {_show(address)} is up for the Sentinels but does not answer"
             continue
         if role and role[0] in (b"master", "master"):
-            return True
-    return False
+            return f"replica {_show(address)} answers ROLE as a master"
+    return None
+
+
+def _show(address: tuple[str, int] | None) -> str:
+    return "nothing" if address is None else f"{address[0]}:{address[1]}"
+
+
+def _address(sentinel: redis.Redis) -> str:
+    kwargs = sentinel.connection_pool.connection_kwargs
+    return f"{kwargs.get('host')}:{kwargs.get('port')}"
 
 
 def _replica_addresses(pool: _MappedPool) -> list[tuple[tuple[str, int], bool]]:
@@ -100,4 +121,3 @@ def _role_client(pool: _MappedPool, address: tuple[str, int]) -> redis.Redis:
             socket_connect_timeout=SENTINEL_TIMEOUT_S, retry=Retry(NoBackoff(), 0), **auth,
         )  # fmt: skip
     return clients[address]
-

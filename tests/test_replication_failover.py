@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from replication_helpers import Job, group, make_inputs, serial_counts
 
+from engine import sentinel_confirm
 from engine.nodes.replicated import ReplicatedGroup
+from engine.sentinel_url import connect
 from faults import replication_nemesis as nemesis
 
 __all__ = ["group"]
@@ -184,3 +186,22 @@ def _priority(group: ReplicatedGroup, index: int) -> int:
         return int(client.config_get("replica-priority")["replica-priority"])
     finally:
         client.close()
+
+
+@PROCESS
+def test_why_a_server_is_not_the_master_is_told_in_words(
+    group: ReplicatedGroup, redis_backend: str
+) -> None:
+    """What a worker or the driver logs while a commit or a result waits for confirmation:
+    which Sentinel names which server (a stuck one named a dead node for 15 minutes, and
+    the log said only "a replaced master")."""
+    client = connect(group.url, socket_timeout=5)
+    try:
+        master = group.peer(group.primary_index())
+        replica = next(group.peer(i) for i in range(len(group.nodes)) if group.peer(i) != master)
+        assert sentinel_confirm.why_not_master(client, *master) is None
+        why = sentinel_confirm.why_not_master(client, *replica)
+    finally:
+        client.close()
+    shown = f"names {master[0]}:{master[1]} as master, not {replica[0]}:{replica[1]}"
+    assert why is not None and why.startswith("Sentinel ") and shown in why, why

@@ -46,7 +46,8 @@ def read_persisted(node: ManagedNode, keys: JobKeys) -> Persisted:
         return EMPTY  # nothing to load: the server starts empty
     with tempfile.TemporaryDirectory(prefix="faults-persisted-") as tmp:
         copy = Path(tmp) / "data"
-        shutil.copytree(source, copy, ignore=shutil.ignore_patterns(LOG_NAME))
+        # temp-*: a snapshot or rewrite cut short, which no server loads
+        shutil.copytree(source, copy, ignore=shutil.ignore_patterns(LOG_NAME, "temp-*"))
         reader = _reader(node, copy)
         try:
             reader.start()

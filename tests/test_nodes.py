@@ -301,3 +301,39 @@ def test_orphan_container_is_reaped() -> None:
     )
     assert listed.stdout.strip() == ""
     assert not Path(data_dir).exists()
+
+
+@pytest.mark.skipif(find_redis_server() is None, reason="redis-server is not installed")
+def test_a_kill_ends_the_snapshot_child_too(tmp_path: Path) -> None:
+    """A killed server's BGSAVE child went on and renamed its snapshot into place later,
+    under the nemesis copying the directory (a CI failure: 'No such file or directory:
+    temp-PID.rdb'). The kill takes the process group: nothing moves afterwards."""
+    node = ProcessNode(data_dir=tmp_path / "data")
+    node.start()
+    try:
+        client = node.client(socket_timeout=5)
+        client.mset({f"k{i}": "v" for i in range(5)})
+        client.config_set("rdb-key-save-delay", 1_000_000)  # a microsecond figure: 1 s a key
+        client.bgsave()
+        client.close()
+        pid = node.pid
+        assert pid is not None
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        deadline = time.monotonic() + 5
+        while not children.read_text().split() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        (child,) = (int(c) for c in children.read_text().split())
+        node.kill()
+        time.sleep(0.2)
+        assert not _alive(child), "the snapshot child outlived its killed server"
+        assert not (tmp_path / "data" / "dump.rdb").exists()
+    finally:
+        node.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False

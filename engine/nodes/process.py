@@ -196,8 +196,13 @@ class ProcessNode(ManagedNode):
             proc = self._proc
             if proc is None:
                 return
+            # The whole process group: a snapshot or AOF-rewrite child outlives a killed
+            # server and may rename its file into place later, so what the node restarts
+            # with would race with whoever reads its directory (faults/persisted.py).
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)  # ends a SIGSTOP-ped server too
             if proc.poll() is None:
-                proc.kill()  # SIGKILL ends a SIGSTOP-ped process too: no resume needed
+                proc.kill()
             proc.wait()
             self._proc = None
             self._paused = False
